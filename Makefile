@@ -1,0 +1,35 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+PY ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+PEOPLE ?= 10000
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: demo test lint bench install clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/purecredit demo --people $(PEOPLE)
+
+lint: install
+	$(BIN)/ruff check purecredit tests benchmarks
+	$(BIN)/ruff format --check purecredit tests benchmarks
+	$(BIN)/mypy purecredit
+
+test: lint
+	$(BIN)/pytest -n 2 --dist loadfile
+
+bench: install
+	$(BIN)/python benchmarks/bench_synth.py
+
+clean:
+	rm -rf $(VENV) .purecredit .pytest_cache .mypy_cache .ruff_cache
