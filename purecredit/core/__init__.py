@@ -1,0 +1,1 @@
+"""Settings, errors, identifiers, masking, keys and crypto: import from the submodules."""
