@@ -1,0 +1,1 @@
+"""Storage machinery: the lake (Parquet + DuckDB) and the ledger (SQLAlchemy)."""
