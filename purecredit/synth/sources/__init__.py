@@ -1,0 +1,40 @@
+"""Views of the simulated world as each owner delivers it: one module per owner group.
+
+Each module exposes ``tables(world, rng) -> Iterator[SourceTable]``. A table is clean, with
+internal ASCII column names; the delivery layer renders, breaks and writes it. Modules get
+their own random generator so adding a source never changes another's bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from purecredit.synth.sourcespec import SourceSpec
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Records where a source disagrees, on purpose, with the authoritative source of an item
+    (DESIGN: "several sources cross-check"); counted into the manifest."""
+
+    item: str
+    authoritative: str
+    other: str
+    count: int
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    spec: SourceSpec
+    frame: pd.DataFrame
+    conflicts: tuple[Conflict, ...] = ()
+
+
+if False:  # pragma: no cover - typing only, avoids an import cycle with world
+    from purecredit.synth.world import World
+
+Extractor = Callable[["World", np.random.Generator], Iterator[SourceTable]]
