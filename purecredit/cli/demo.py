@@ -1,0 +1,54 @@
+"""`purecredit demo` and `purecredit serve`: the whole pipeline built so far, on 127.0.0.1."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from purecredit.api.app import create_app
+from purecredit.cli.progress import console
+from purecredit.cli.synth import build, show
+from purecredit.core.settings import Settings, get_settings
+from purecredit.synth.config import SynthConfig
+from purecredit.synth.manifest import read_manifest
+from purecredit.ui.console import router as console_router
+
+Host = Annotated[str, typer.Option(help="Address to serve on (loopback by default).")]
+Port = Annotated[int, typer.Option(help="Port to serve on.")]
+
+
+def demo(
+    people: Annotated[int, typer.Option(help="People in the demo county.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed of the demo county.")] = SynthConfig().seed,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the console after building.")
+    ] = True,
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+) -> None:
+    """Build the demo county into $PURECREDIT_HOME (reusing one already built with the same
+    people and seed) and serve the console."""
+    settings = get_settings()
+    target = settings.county_path
+    manifest_path = target / "manifest.json"
+    existing = read_manifest(manifest_path) if manifest_path.is_file() else None
+    if existing is not None and (existing.people, existing.seed) == (people, seed):
+        console.print(f"county already built in {target}")
+        show(existing, target)
+    else:
+        show(build(SynthConfig(people=people, seed=seed), target), target)
+    if serve_after:
+        _serve(settings, host, port)
+
+
+def serve(host: Host = "127.0.0.1", port: Port = 8000) -> None:
+    """Serve the API and the console."""
+    _serve(get_settings(), host, port)
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    console.print(f"console on http://{host}:{port}/  (API: /v1/county, /healthz)")
+    app = create_app(settings, routers=[console_router])
+    uvicorn.run(app, host=host, port=port, log_level="warning")

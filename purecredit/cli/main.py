@@ -1,0 +1,30 @@
+"""`purecredit ...`: the command line. The CLI is the edge: it configures logging, builds
+settings, shows progress, and composes the stages; no library code imports it."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from purecredit.cli import demo, synth
+
+app = typer.Typer(
+    name="purecredit",
+    help="Pure-credit inclusive lending: synthetic county, data, profiles, scores, decisions.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(synth.app, name="synth")
+app.command(name="demo")(demo.demo)
+app.command(name="serve")(demo.serve)
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at INFO level."),
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )

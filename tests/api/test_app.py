@@ -1,0 +1,56 @@
+"""The app factory: health, results-only county aggregates, and problem details on errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from purecredit.api.app import create_app
+from purecredit.core.settings import Settings
+from purecredit.synth.manifest import Manifest
+from purecredit.ui.console import router as console_router
+
+
+def _client(home: Path) -> TestClient:
+    return TestClient(create_app(Settings(home=home), routers=[console_router]))
+
+
+def test_health_needs_nothing(tmp_path: Path) -> None:
+    client = _client(tmp_path)
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json()["status"] == "ready"
+
+
+def test_missing_county_is_a_problem_document(tmp_path: Path) -> None:
+    response = _client(tmp_path).get("/v1/county")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "https://purecredit.dev/problems/not-found",
+        "title": "Not found",
+        "status": 404,
+        "detail": "no county has been built yet; run `purecredit demo`",
+        "instance": "/v1/county",
+        "field": "county",
+    }
+
+
+def test_county_summary_is_counts_only(small_county: tuple[Path, Manifest], tmp_path: Path) -> None:
+    county, manifest = small_county
+    (tmp_path / "county").symlink_to(county)
+    client = _client(tmp_path)
+    body = client.get("/v1/county").json()
+    assert body["people"] == manifest.people
+    assert {s["name"] for s in body["sources"]} == set(manifest.sources)
+    assert body["total_rows"] == sum(e.rows for e in manifest.sources.values())
+    page = client.get("/").text
+    assert "population_register" in page and "数据源" in page
+    # Results only: no resident ID number and no name of the county appears anywhere.
+    register = county / manifest.sources["population_register"].files[0].path
+    import pandas as pd
+
+    people = pd.read_parquet(register).iloc[:, :2].dropna().astype(str)
+    for text in (client.get("/v1/county").text, page):
+        for number, name in people.head(200).itertuples(index=False):
+            assert number not in text and name not in text
