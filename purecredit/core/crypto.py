@@ -12,8 +12,8 @@ import binascii
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Iterable, Sequence
+from typing import Final, Literal
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -24,6 +24,9 @@ from purecredit.core.keys import KEY_BYTES, derive_key
 from purecredit.core.settings import CipherAlgorithm, TokenAlgorithm
 
 _DIGESTS: Final[dict[TokenAlgorithm, str]] = {"hmac-sha256": "sha256", "hmac-sm3": "sm3"}
+# What a token stands for; every kind but `id` is bound into the HMAC message.
+TokenKind = Literal["id", "name", "phone", "address"]
+TOKEN_KINDS: Final[tuple[TokenKind, ...]] = ("id", "name", "phone", "address")
 # First byte of every ciphertext: which algorithm made it, so data written before a change of
 # the `field_cipher` setting stays readable.
 _VERSIONS: Final[dict[CipherAlgorithm, int]] = {"aes-256-gcm": 1, "sm4-gcm": 2}
@@ -33,18 +36,32 @@ _TAG_BYTES = 16
 _SM4_KEY_INFO = b"purecredit field sm4-gcm v1"
 
 
+def _message(value: str, kind: TokenKind) -> bytes:
+    # Unit separator (0x1F) between kind and value: neither a kind nor normalised text holds
+    # it, so no (kind, value) pair can spell another's message.
+    if kind == "id":
+        return value.encode("utf-8")
+    if kind not in TOKEN_KINDS:
+        raise ValueError(f"unknown token kind {kind!r}")
+    return f"{kind}\x1f{value}".encode()
+
+
 def _require_key(key: bytes) -> None:
     if len(key) != KEY_BYTES:
         raise ValueError(f"key must be {KEY_BYTES} bytes, not {len(key)}")
 
 
 class Tokenizer:
-    """Turns a normalised resident ID number into a stable, keyed person token.
+    """Turns a normalised resident ID number (or name, phone, address) into a stable keyed token.
 
     A plain or salted hash is not enough: there are only about 10^11 valid ID numbers
     (region x birth date x sequence), so anyone holding the hash (and the salt) can enumerate
     them all in hours. A keyed HMAC cannot be reversed without the key, which never leaves
     the data zone. The same key always gives the same token, so records join across sources.
+
+    The kind of value is bound into the HMAC (domain separation), so a name and a phone
+    number with the same text never share a token. Resident IDs (kind ``id``) are hashed
+    as they are, so person tokens stay those every earlier stage derived.
     """
 
     def __init__(self, key: bytes, algorithm: TokenAlgorithm = "hmac-sha256") -> None:
@@ -61,11 +78,16 @@ class Tokenizer:
     def __repr__(self) -> str:
         return f"Tokenizer(algorithm={self.algorithm!r})"
 
-    def token(self, normalised_id: str) -> str:
-        """Lowercase hex HMAC of the ID; pass `ResidentId.number`, never raw input."""
-        if not normalised_id:
+    def token(self, normalised: str, kind: TokenKind = "id") -> str:
+        """Lowercase hex HMAC of a normalised value; for IDs pass `ResidentId.number`, never
+        raw input (another spelling of the same number would give another token)."""
+        if not normalised:
             raise ValueError("cannot tokenise an empty identifier")
-        return hmac.new(self._key, normalised_id.encode("utf-8"), self._digest).hexdigest()
+        return hmac.digest(self._key, _message(normalised, kind), self._digest).hex()
+
+    def token_many(self, values: Iterable[str], kind: TokenKind = "id") -> list[str]:
+        """`token` over a column of distinct values, for bulk protection at ingest."""
+        return [self.token(value, kind) for value in values]
 
 
 class FieldCipher:

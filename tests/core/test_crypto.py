@@ -145,3 +145,29 @@ def test_encrypt_many_keeps_missing_values() -> None:
     assert missing is None
     assert first is not None and cipher.decrypt(first, context="vault.name") == "张三"
     assert empty is not None and cipher.decrypt(empty, context="vault.name") == ""
+
+
+@pytest.mark.parametrize("algorithm", TOKEN_ALGORITHMS)
+def test_id_tokens_ignore_the_kind_and_other_kinds_are_domain_separated(
+    algorithm: TokenAlgorithm,
+) -> None:
+    tokenizer = Tokenizer(KEY, algorithm)
+    digest = algorithm[5:]
+    # Resident-ID tokens are the plain HMAC of the number, as before kinds existed.
+    assert (
+        tokenizer.token(ID, "id") == tokenizer.token(ID) == rfc2104_hmac(digest, KEY, ID.encode())
+    )
+    # Other kinds hash "<kind>\x1f<value>", so equal text of different kinds never collides.
+    value = "13812341234"
+    tokens = {kind: tokenizer.token(value, kind) for kind in ("id", "name", "phone", "address")}
+    assert len(set(tokens.values())) == 4
+    assert tokens["phone"] == rfc2104_hmac(digest, KEY, b"phone\x1f" + value.encode())
+    assert tokenizer.token_many([value, ID], "phone") == [
+        tokens["phone"],
+        tokenizer.token(ID, "phone"),
+    ]
+
+
+def test_unknown_token_kind_is_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown token kind"):
+        Tokenizer(KEY).token(ID, "email")  # type: ignore[arg-type]
