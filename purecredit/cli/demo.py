@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
 from typing import Annotated
 
 import typer
 import uvicorn
 
 from purecredit.api.app import create_app
+from purecredit.cli.ingest import ingest
 from purecredit.cli.progress import console
 from purecredit.cli.synth import build, show
 from purecredit.core.settings import Settings, get_settings
@@ -36,9 +38,14 @@ def demo(
     existing = read_manifest(manifest_path) if manifest_path.is_file() else None
     if existing is not None and (existing.people, existing.seed) == (people, seed):
         console.print(f"county already built in {target}")
-        show(existing, target)
+        manifest = existing
+        show(manifest, target)
     else:
-        show(build(SynthConfig(people=people, seed=seed), target), target)
+        manifest = build(SynthConfig(people=people, seed=seed), target)
+        show(manifest, target)
+    # The county's deliveries reach the bank a few days after its study date.
+    delivered = datetime.combine(manifest.study_date + timedelta(days=5), time())
+    ingest(target, observed_at=delivered.date().isoformat())
     if serve_after:
         _serve(settings, host, port)
 

@@ -7,7 +7,7 @@ import logging
 
 import typer
 
-from purecredit.cli import demo, synth
+from purecredit.cli import catalog, demo, ingest, synth
 
 app = typer.Typer(
     name="purecredit",
@@ -18,6 +18,10 @@ app = typer.Typer(
 app.add_typer(synth.app, name="synth")
 app.command(name="demo")(demo.demo)
 app.command(name="serve")(demo.serve)
+app.command(name="catalog")(catalog.catalog)
+app.command(name="ingest")(ingest.ingest)
+app.command(name="conflicts")(ingest.conflicts)
+app.add_typer(ingest.quarantine_app, name="quarantine")
 
 
 @app.callback()

@@ -11,13 +11,15 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
+from purecredit.cli import synth_serve
 from purecredit.cli.progress import console, steps
 from purecredit.core.settings import get_settings
 from purecredit.synth.config import SynthConfig
 from purecredit.synth.county import build_county
 from purecredit.synth.manifest import Manifest
 
-app = typer.Typer(help="Build a synthetic Bozhou-like county (and, later, serve its sources).")
+app = typer.Typer(help="Build a synthetic Bozhou-like county, or serve its sources over HTTP.")
+app.command("serve")(synth_serve.serve)
 
 _D = SynthConfig()
 
