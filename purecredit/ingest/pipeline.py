@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -107,6 +108,44 @@ def file_observed_at(source: SourceDef, rel_path: str, default: datetime) -> dat
     return datetime.combine(first_next + timedelta(days=source.observed_lag_days - 1), time())
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What every batch of one run shares, and the one way a batch is taken in."""
+
+    lake: Lake
+    protector: Protector
+    observed_at: datetime
+    con: duckdb.DuckDBPyConnection
+
+    def take(
+        self,
+        total: SourceReport,
+        source: SourceDef,
+        *,
+        content_hash: str,
+        rel: str,
+        load: Callable[[], RawBatch],
+    ) -> None:
+        """Land one delivered file (or API file) unless the lake already has it; ``load``
+        reads it only when needed."""
+        batch = batch_id_for(source.name, content_hash)
+        if self.lake.has_batch(batch):
+            total.skipped_files += 1
+            return
+        when = file_observed_at(source, rel, self.observed_at)
+        total.add(
+            land(
+                load(),
+                source,
+                batch_id=batch,
+                observed_at=when,
+                lake=self.lake,
+                protector=self.protector,
+                con=self.con,
+            )
+        )
+
+
 def ingest_directory(
     root: Path,
     *,
@@ -120,12 +159,11 @@ def ingest_directory(
     """Ingest a delivery directory (``root/sources/<source>/...``)."""
     step = progress or (lambda _: None)
     lake.recover()
-    con = duckdb.connect()
+    run = _Run(lake, protector, observed_at, duckdb.connect())
     check = match_files(catalog, root)
     wanted = set(only) if only is not None else None
-    report = IngestReport(
-        unmatched_files=sorted(p.relative_to(root).as_posix() for p in check.unmatched)
-    )
+    unmatched = sorted(p.relative_to(root).as_posix() for p in check.unmatched)
+    report = IngestReport(unmatched_files=unmatched)
     for name in sorted(check.matched):
         if wanted is not None and name not in wanted:
             continue
@@ -135,22 +173,12 @@ def ingest_directory(
             rel = path.relative_to(root).as_posix()
             step(rel)
             content = hashlib.sha256(path.read_bytes()).hexdigest()
-            batch = batch_id_for(name, content)
-            if lake.has_batch(batch):
-                total.skipped_files += 1
-                continue
-            raw = read_file(path, root, source)
-            when = file_observed_at(source, rel, observed_at)
-            total.add(
-                land(
-                    raw,
-                    source,
-                    batch_id=batch,
-                    observed_at=when,
-                    lake=lake,
-                    protector=protector,
-                    con=con,
-                )
+            run.take(
+                total,
+                source,
+                content_hash=content,
+                rel=rel,
+                load=partial(read_file, path, root, source),
             )
     return report
 
@@ -169,7 +197,7 @@ def ingest_api(
     """Ingest every catalogued source a data-exchange API serves (one batch per served file)."""
     step = progress or (lambda _: None)
     lake.recover()
-    con = duckdb.connect()
+    run = _Run(lake, protector, observed_at, duckdb.connect())
     report = IngestReport()
     wanted = set(only) if only is not None else None
     for name in sorted(catalog.sources):
@@ -179,23 +207,18 @@ def ingest_api(
         total = report.sources.setdefault(name, SourceReport())
         for raw in read_api(base_url, source, token=token):
             step(raw.file)
-            batch = batch_id_for(name, raw.content_hash)
-            if lake.has_batch(batch):
-                total.skipped_files += 1
-                continue
-            when = file_observed_at(source, raw.file, observed_at)
-            total.add(
-                land(
-                    raw,
-                    source,
-                    batch_id=batch,
-                    observed_at=when,
-                    lake=lake,
-                    protector=protector,
-                    con=con,
-                )
+            run.take(
+                total,
+                source,
+                content_hash=raw.content_hash,
+                rel=raw.file,
+                load=partial(_itself, raw),
             )
     return report
+
+
+def _itself(raw: RawBatch) -> RawBatch:
+    return raw
 
 
 def land(
