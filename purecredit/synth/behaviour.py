@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 NEVER = -1
+_HASH_ROWS = 1 << 16  # instalments hashed at a time
 
 
 def instalment_outcomes(
@@ -47,8 +48,7 @@ def instalment_outcomes(
     # A cure before this instalment fell due leaves it untouched; otherwise it waits for the cure.
     waiting = defaulted & ~(cured & (cure_month < due_month))
     paid_month = np.where(waiting, cure_month, due_month)
-    late_key = pd.MultiIndex.from_frame(lates[["key", "month"]])
-    is_late = pd.MultiIndex.from_arrays([keys, due_month]).isin(late_key) & ~waiting
+    is_late = _has_event(keys, due_month, lates) & ~waiting
     jitter = _stable_days(keys, due_month, seed)
     days_late = np.where(
         waiting,
@@ -58,12 +58,36 @@ def instalment_outcomes(
     return paid_month, days_late
 
 
+def _has_event(keys: np.ndarray, months: np.ndarray, events: pd.DataFrame) -> np.ndarray:
+    """Whether (key, month) of each row is among the (key, month) pairs of ``events``.
+
+    Pairs are compared as integers (the key's position among the event keys, the month), so
+    millions of instalments need no index of tuples."""
+    event_codes, event_keys = pd.factorize(events["key"])
+    which = pd.Index(event_keys).get_indexer(keys)  # -1: the key has no event at all
+    found = np.zeros(keys.size, dtype=bool)
+    hit = np.flatnonzero(which >= 0)
+    if hit.size == 0:
+        return found
+    event_months = events["month"].to_numpy().astype(np.int64)
+    months = np.asarray(months, dtype=np.int64)
+    low = min(int(event_months.min()), int(months[hit].min()))
+    width = max(int(event_months.max()), int(months[hit].max())) - low + 1
+    pairs = event_codes * width + (event_months - low)
+    found[hit] = np.isin(which[hit] * width + (months[hit] - low), pairs)
+    return found
+
+
 def _stable_days(keys: np.ndarray, months: np.ndarray, seed: int) -> np.ndarray:
     """A day count in [0, 2^31) that depends only on (seed, key, month), not on row order."""
-    hashed = pd.util.hash_array(
-        np.char.add(keys.astype(str), months.astype(str)), hash_key=_hash_key(seed)
-    )
-    return (hashed % np.uint64(2**31)).astype(np.int64)
+    days = np.empty(keys.size, dtype=np.int64)
+    # Hashing is value by value, so blocks give the same days without row-sized wide text.
+    for at in range(0, keys.size, _HASH_ROWS):
+        block = slice(at, at + _HASH_ROWS)
+        text = np.char.add(keys[block].astype(str), months[block].astype(str))
+        hashed = pd.util.hash_array(text, hash_key=_hash_key(seed))
+        days[block] = hashed % np.uint64(2**31)
+    return days
 
 
 def _hash_key(seed: int) -> str:

@@ -27,7 +27,7 @@ import pandas as pd
 from purecredit import __version__
 from purecredit.synth.config import SynthConfig
 from purecredit.synth.defects import DefectRates
-from purecredit.synth.deliver import deliver
+from purecredit.synth.deliver import deliver, release_memory
 from purecredit.synth.manifest import Manifest, SourceEntry, write_manifest
 from purecredit.synth.sources import (
     Conflict,
@@ -88,13 +88,16 @@ def build_county(
     conflicts: list[Conflict] = []
     for group, extract in extractors:
         for table in extract(world, stream_seed(config.seed, group)):
-            step(table.spec.name)
-            entry, log = deliver(
-                table.frame, table.spec, out, stream_seed(config.seed, table.spec.name), rates
-            )
-            entries[table.spec.name] = entry
-            logs.append(log)
+            spec, frames = table.spec, [table.frame]
+            release_memory()  # what building the frame used and freed
+            step(spec.name)
             conflicts.extend(table.conflicts)
+            del table  # hand the frame over: deliver drops it once rendered
+            entry, log = deliver(
+                frames.pop(), spec, out, stream_seed(config.seed, spec.name), rates
+            )
+            entries[spec.name] = entry
+            logs.append(log)
     step("truth")
     _write_truth(world, out, logs)
     manifest = _manifest(world, entries, conflicts, rates)

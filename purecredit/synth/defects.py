@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -204,14 +205,24 @@ def plan_defects(
 
 def apply_cell_defects(table: pa.Table, plan: dict[str, Hits]) -> pa.Table:
     """The table with its missing cells, bad check characters and impossible dates in place."""
+    columns = table.columns
+    patch_cells(columns, table.column_names, plan)
+    return pa.Table.from_arrays(columns, schema=table.schema)
+
+
+def patch_cells(columns: list[pa.ChunkedArray], names: list[str], plan: dict[str, Hits]) -> None:
+    """`apply_cell_defects` on a table's columns, replacing each damaged one in the list.
+
+    A caller that keeps no other reference to the table lets each clean column go as soon as
+    its damaged copy is built, so only one extra column is held at a time.
+    """
     parts = [plan[defect] for defect in CELL_DEFECTS]
     rows = np.concatenate([hits.rows for hits in parts])
-    columns = [c for hits in parts for c in hits.columns]
+    hit_columns = [c for hits in parts for c in hits.columns]
     values = [v for hits in parts for v in hits.values]
     order = np.argsort(rows, kind="stable")  # one rewrite per column, rows ascending
-    return _set_cells(
-        table, Hits(rows[order], [columns[i] for i in order], [values[i] for i in order])
-    )
+    hits = Hits(rows[order], [hit_columns[i] for i in order], [values[i] for i in order])
+    _set_cells_of(columns, names, hits)
 
 
 def copies(table: pa.Table, plan: dict[str, Hits]) -> tuple[pa.Table, Rows, list[str]]:
@@ -241,15 +252,46 @@ def damaged_lines(records: pa.Table, spec: SourceSpec, hits: Hits, defect: str) 
 
 def _set_cells(table: pa.Table, hits: Hits) -> pa.Table:
     """Put `hits.values` into (row, column) cells; rows ascend within each column."""
+    columns = table.columns
+    _set_cells_of(columns, table.column_names, hits)
+    return pa.Table.from_arrays(columns, schema=table.schema)
+
+
+def _set_cells_of(columns: list[pa.ChunkedArray], names: list[str], hits: Hits) -> None:
+    """`_set_cells` on a list of columns, each damaged column replacing its clean one."""
     for name in sorted({c for c in hits.columns if c is not None}):
         picked = [i for i, c in enumerate(hits.columns) if c == name]
-        mask = np.zeros(table.num_rows, dtype=bool)
+        at = names.index(name)
+        column = columns[at]
+        mask = np.zeros(len(column), dtype=bool)
         mask[hits.rows[picked]] = True
-        column = table.column(name)
-        values = pa.array([hits.values[i] for i in picked], type=column.type)
-        patched = pc.replace_with_mask(column.combine_chunks(), pa.array(mask), values)
-        table = table.set_column(table.column_names.index(name), name, patched)
-    return table
+        values = [hits.values[i] for i in picked]
+        if pa.types.is_dictionary(column.type):
+            patched = _replace_encoded(column.combine_chunks(), mask, values)
+        else:
+            new = pa.array(values, type=column.type)
+            patched = pc.replace_with_mask(column.combine_chunks(), pa.array(mask), new)
+        del column
+        columns[at] = pa.chunked_array([patched])
+
+
+def _replace_encoded(
+    column: pa.DictionaryArray, mask: Mask, values: list[str | None]
+) -> pa.DictionaryArray:
+    """`replace_with_mask` for a dictionary-encoded column: the new values join the
+    dictionary and the masked rows point at them (or are null)."""
+    dictionary = column.dictionary
+    added = [v for v in values if v is not None]
+    codes: list[int | None] = []
+    code = len(dictionary)
+    for value in values:
+        codes.append(None if value is None else code)
+        code += value is not None
+    indices = pc.replace_with_mask(
+        column.indices, pa.array(mask), pa.array(codes, type=column.indices.type)
+    )
+    grown = pa.concat_arrays([dictionary, pa.array(added, type=dictionary.type)])
+    return pa.DictionaryArray.from_arrays(indices, grown)
 
 
 def _sample(pool: Mask, count: int, rng: np.random.Generator) -> Rows:
@@ -426,7 +468,7 @@ class _Eligible:
         for name in self._table.column_names:
             column = self._table.column(name)
             if _is_text(column.type) and any(_holds_newline(chunk) for chunk in column.chunks):
-                ok &= ~_numpy(pc.match_substring(column, "\n"))
+                ok &= ~_numpy(by_value(column, lambda c: pc.match_substring(c, "\n")))
         return ok
 
     def valid(self, column: str) -> Mask:
@@ -453,18 +495,44 @@ class _Eligible:
         if test != "valid" and not _is_text(values.type):
             return np.zeros(self._table.num_rows, dtype=bool)
         if (column, test) not in self._cache:
-            self._cache[column, test] = _numpy(compute(values))
+            self._cache[column, test] = _numpy(by_value(values, compute))
         return self._cache[column, test]
 
 
 def _is_text(kind: pa.DataType) -> bool:
+    """Text, or text kept dictionary-encoded."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
     return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
 
 
 def _holds_newline(chunk: pa.Array) -> bool:
     """A quick look at the raw string bytes; only a column that has a newline is scanned."""
+    if isinstance(chunk, pa.DictionaryArray):
+        chunk = chunk.dictionary
     data = chunk.buffers()[2]
     return data is not None and bool((np.frombuffer(data, dtype=np.uint8) == 0x0A).any())
+
+
+def by_value(column: pa.ChunkedArray, test: Callable[[Any], Any]) -> pa.ChunkedArray:
+    """`test`, an elementwise predicate, over a column's values: on a dictionary-encoded
+    column once per dictionary value, then spread over the rows (null where the row is)."""
+    if not pa.types.is_dictionary(column.type):
+        return test(column)
+    return pa.chunked_array(
+        [test(chunk.dictionary).take(chunk.indices) for chunk in column.chunks],
+        type=pa.bool_(),
+    )
+
+
+def decoded(table: pa.Table) -> pa.Table:
+    """The table with its dictionary-encoded columns decoded: the values it stands for."""
+    if not any(pa.types.is_dictionary(kind) for kind in table.schema.types):
+        return table
+    columns = [
+        c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns
+    ]
+    return pa.Table.from_arrays(columns, names=table.column_names)
 
 
 def _numpy(flags: pa.ChunkedArray) -> Mask:

@@ -4,7 +4,9 @@ A delivered-shape table already has its delivered headers as column names and ho
 numbers or booleans only (dates and IDs are text by then). Each writer returns the relative
 path, the number of data records and the sha256 of the bytes, which go into the manifest.
 
-CSV and JSON lines are written in row chunks so memory stays bounded whatever the row count;
+CSV and JSON lines are written in row chunks so memory stays bounded whatever the row count
+(about `CHUNK_BYTES` of table per chunk: a JSON line repeats every key, so wide records get
+fewer rows per chunk; chunking never changes the bytes written);
 line-level defects are spliced in as raw bytes at 1-based record numbers (`line_overrides`),
 and chunks without an override take the fast path (one pyarrow call, one transcode). CSV is
 rendered by pyarrow (strings quoted, nulls as empty fields, `\\n` line ends); GBK files are
@@ -19,13 +21,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -37,10 +40,12 @@ from purecredit.synth.sourcespec import Encoding, Format
 
 Frame: TypeAlias = pd.DataFrame | pa.Table
 
-CHUNK_ROWS = 200_000
+CHUNK_ROWS = 200_000  # rows per chunk at most
+CHUNK_BYTES = 16 << 20  # table bytes per chunk, about
 XLSX_MAX_DATA_ROWS = 1_048_575  # Excel's 1,048,576 rows per sheet, less the header row
 XLSX_CREATED = datetime(2024, 1, 1)  # fixed document property: xlsx bytes must not carry "now"
 _HASH_BLOCK = 1 << 20
+_SCAN_BLOCK = 1 << 22  # bytes searched for line feeds at a time
 
 # Control characters JSON (RFC 8259) requires escaped, beyond the short forms handled first.
 _JSON_SHORT = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
@@ -95,24 +100,21 @@ def write_csv(
     *,
     encoding: Encoding = "utf-8",
     line_overrides: Mapping[int, bytes] | None = None,
-    chunk_rows: int = CHUNK_ROWS,
+    chunk_rows: int | None = None,
 ) -> WrittenFile:
     """CSV with a header line, in UTF-8 or GBK; overrides replace whole record lines."""
     table = as_table(frame)
-    overrides = _checked_overrides(line_overrides, table.num_rows)
-    with _HashingFile(root, rel_path) as out:
-        out.write(_encode(_csv_bytes(table.slice(0, 0), header=True), encoding))
-        for start in range(0, table.num_rows, chunk_rows):
-            chunk = table.slice(start, chunk_rows)
-            data = _encode(_csv_bytes(chunk, header=False), encoding)
-            wanted = _overrides_in(overrides, start, chunk.num_rows)
-            if wanted:
-                spliced = _splice_lines(data, start, chunk.num_rows, wanted)
-                if spliced is None:  # a value holds a line break: splice record by record
-                    spliced = _csv_segments(chunk, start, wanted, encoding)
-                data = spliced
-            out.write(data)
-    return WrittenFile(_posix(rel_path), table.num_rows, out.hexdigest)
+    return write_text(
+        [table],
+        root,
+        rel_path,
+        fmt="csv",
+        schema=table.schema,
+        rows=table.num_rows,
+        encoding=encoding,
+        line_overrides=line_overrides,
+        chunk_rows=chunk_rows,
+    )
 
 
 def write_jsonl(
@@ -121,24 +123,69 @@ def write_jsonl(
     rel_path: str,
     *,
     line_overrides: Mapping[int, bytes] | None = None,
-    chunk_rows: int = CHUNK_ROWS,
+    chunk_rows: int | None = None,
 ) -> WrittenFile:
     """JSON lines in UTF-8, one object per record, keys in column order, nulls as `null`."""
     table = as_table(frame)
-    overrides = _checked_overrides(line_overrides, table.num_rows)
-    prefixes = _json_key_prefixes(table.column_names)
+    return write_text(
+        [table],
+        root,
+        rel_path,
+        fmt="jsonl",
+        schema=table.schema,
+        rows=table.num_rows,
+        line_overrides=line_overrides,
+        chunk_rows=chunk_rows,
+    )
+
+
+def write_text(
+    parts: Iterable[Frame],
+    root: Path,
+    rel_path: str,
+    *,
+    fmt: Format,
+    schema: pa.Schema,
+    rows: int,
+    encoding: Encoding = "utf-8",
+    line_overrides: Mapping[int, bytes] | None = None,
+    chunk_rows: int | None = None,
+) -> WrittenFile:
+    """CSV or JSON lines of a table handed over in consecutive parts (`rows` in all, columns as
+    in `schema`), so the whole file never has to be in memory; the bytes are those of the
+    whole table written at once, as `write_csv` and `write_jsonl` do."""
+    if fmt not in ("csv", "jsonl"):
+        raise ValueError(f"{fmt} is not a text format")
+    if fmt == "jsonl" and encoding != "utf-8":
+        raise ValueError(f"{fmt} is always written as UTF-8, not {encoding}")
+    overrides = _checked_overrides(line_overrides, rows)
+    prefixes = _json_key_prefixes(schema.names)
+    start = 0
     with _HashingFile(root, rel_path) as out:
-        for start in range(0, table.num_rows, chunk_rows):
-            chunk = table.slice(start, chunk_rows)
-            data = _string_bytes(_json_lines(chunk, prefixes))
-            wanted = _overrides_in(overrides, start, chunk.num_rows)
-            if wanted:
-                spliced = _splice_lines(data, start, chunk.num_rows, wanted)
-                if spliced is None:  # JSON escapes newlines, so this is a bug, not data
+        if fmt == "csv":
+            out.write(_encode(_csv_bytes(schema.empty_table(), header=True), encoding))
+        for part in parts:
+            table = as_table(part)
+            step = chunk_rows or rows_per_chunk(table)
+            for at in range(0, table.num_rows, step):
+                chunk = table.slice(at, step)
+                if fmt == "csv":
+                    data = _encode(_csv_bytes(chunk, header=False), encoding)
+                else:
+                    data = _string_bytes(_json_lines(chunk, prefixes))
+                wanted = _overrides_in(overrides, start, chunk.num_rows)
+                pieces = _splice_lines(data, start, chunk.num_rows, wanted) if wanted else [data]
+                if pieces is None and fmt == "jsonl":  # JSON escapes newlines: a bug
                     raise AssertionError("JSON record spans more than one line")
-                data = spliced
-            out.write(data)
-    return WrittenFile(_posix(rel_path), table.num_rows, out.hexdigest)
+                if pieces is None:  # a value holds a line break: splice record by record
+                    pieces = [_csv_segments(chunk, start, wanted, encoding)]
+                for piece in pieces:
+                    out.write(piece)
+                del data, pieces
+                start += chunk.num_rows
+    if start != rows:
+        raise ValueError(f"{rel_path}: parts held {start} records, not {rows}")
+    return WrittenFile(_posix(rel_path), rows, out.hexdigest)
 
 
 def write_parquet(frame: Frame, root: Path, rel_path: str) -> WrittenFile:
@@ -201,6 +248,12 @@ def record_texts(frame: Frame, fmt: Format) -> list[str]:
     return texts
 
 
+def rows_per_chunk(table: pa.Table) -> int:
+    """Rows of `table` to handle at a time: about `CHUNK_BYTES` of it, `CHUNK_ROWS` at most."""
+    row_bytes = max(int(table.nbytes) // max(int(table.num_rows), 1), 1)
+    return max(1, min(CHUNK_ROWS, CHUNK_BYTES // row_bytes))
+
+
 def _csv_bytes(table: pa.Table, *, header: bool) -> bytes:
     sink = pa.BufferOutputStream()
     pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=header, batch_size=8192))
@@ -250,14 +303,38 @@ def _overrides_in(overrides: Mapping[int, bytes], start: int, rows: int) -> dict
     return {r: raw for r, raw in overrides.items() if start < r <= start + rows}
 
 
-def _splice_lines(data: bytes, start: int, rows: int, wanted: Mapping[int, bytes]) -> bytes | None:
-    """Replace record lines in a chunk, or None when records and lines do not line up."""
-    lines = data.split(b"\n")
-    if len(lines) != rows + 1:
+def _splice_lines(
+    data: bytes, start: int, rows: int, wanted: Mapping[int, bytes]
+) -> list[bytes | memoryview] | None:
+    """A chunk's bytes with record lines replaced, as pieces to write one after the other, or
+    None when records and lines do not line up.
+
+    Line ends are found in one scan and the clean stretches between replaced lines are views
+    of `data`, so a chunk is neither split into a Python object per line nor copied.
+    """
+    ends = _line_ends(data)
+    if ends.size != rows:
         return None
-    for record, raw in wanted.items():
-        lines[record - 1 - start] = raw
-    return b"\n".join(lines)
+    view = memoryview(data)
+    pieces: list[bytes | memoryview] = []
+    position = 0
+    for record in sorted(wanted):
+        index = record - 1 - start
+        first = 0 if index == 0 else int(ends[index - 1]) + 1
+        pieces += [view[position:first], wanted[record]]
+        position = int(ends[index])
+    pieces.append(view[position:])
+    return pieces
+
+
+def _line_ends(data: bytes) -> npt.NDArray[np.intp]:
+    """Offsets of the line feeds in `data`, scanned a block at a time (no data-sized mask)."""
+    view = np.frombuffer(data, dtype=np.uint8)
+    found = [
+        np.flatnonzero(view[at : at + _SCAN_BLOCK] == 0x0A) + at
+        for at in range(0, view.size, _SCAN_BLOCK)
+    ]
+    return np.concatenate(found) if found else np.empty(0, dtype=np.intp)
 
 
 def _json_key_prefixes(names: list[str]) -> list[str]:
@@ -328,7 +405,7 @@ class _HashingFile:
         if self._handle is not None:
             self._handle.close()
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         assert self._handle is not None, "write outside the with block"
         self._handle.write(data)
         self._digest.update(data)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from pandas.api.extensions import ExtensionArray
 
 from purecredit.synth.sourcespec import SourceSpec
 
@@ -38,3 +39,21 @@ if False:  # pragma: no cover - typing only, avoids an import cycle with world
     from purecredit.synth.world import World
 
 Extractor = Callable[["World", np.random.Generator], Iterator[SourceTable]]
+
+
+def repeated(
+    values: np.ndarray | ExtensionArray, rows: np.ndarray, *, fill: bool = False
+) -> pd.Categorical:
+    """`values[rows]` as a categorical, each distinct value held once: for text that repeats
+    row after row, such as a household's address on every monthly bill. The delivery keeps it
+    dictionary-encoded until each file is written, so the bytes are those of plain text.
+
+    Rows index like numpy (-1 is the last value), or with `fill`, -1 is a missing value.
+    """
+    codes, uniques = pd.Series(values, copy=False).factorize()
+    picked = codes.astype(np.int32)[rows]
+    if fill:
+        picked[rows < 0] = -1
+    dtype = pd.CategoricalDtype(pd.Index(uniques))
+    result: pd.Categorical = pd.Categorical.from_codes(picked, dtype=dtype)
+    return result

@@ -7,6 +7,7 @@ drift is real staleness, some is deliberate disagreement counted in the manifest
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -14,7 +15,7 @@ import pandas as pd
 
 from purecredit.synth import banking, lifecourse
 from purecredit.synth.addresses import household_addresses
-from purecredit.synth.sources import Conflict, SourceTable
+from purecredit.synth.sources import Conflict, SourceTable, repeated
 from purecredit.synth.sourcespec import SourceSpec
 
 if TYPE_CHECKING:
@@ -211,7 +212,12 @@ def _deposits(
     world: World, rng: np.random.Generator, customers: pd.DataFrame, last: int
 ) -> pd.DataFrame:
     """Balances follow income (harvest months bring the crop's sales for growers) less spending,
-    which rises when a customer is under strain: outflows run ahead of inflows before trouble."""
+    which rises when a customer is under strain: outflows run ahead of inflows before trouble.
+
+    Rows run month by month over the customers, then month by month over the firms' accounts.
+    Each column is built once at its full length (tens of millions of rows for a large county):
+    figures month by month into one array, account numbers and USCCs as categoricals.
+    """
     pid = customers["pid"].to_numpy()
     months = world.cal.calendar_months()
     hh = world.households.iloc[world.persons["household_id"].to_numpy()[pid]]
@@ -219,8 +225,12 @@ def _deposits(
     farms = world.persons["role"].to_numpy()[pid] == "herb_farmer"
     base = world.income[pid]
     balance = base * rng.uniform(0.5, 6, pid.size)
-    rows: list[pd.DataFrame] = []
     z = world.paths.z_person
+    # Balance, inflow and outflow: customers' rows by month, then room for the firms' rows
+    # (at most one per firm and month), so no column is copied to join the two.
+    people = (last + 1) * pid.size
+    figures = [np.empty(people + (last + 1) * world.enterprises.shape[0]) for _ in range(3)]
+    by_month = [column[:people].reshape(last + 1, pid.size) for column in figures]
     for t in range(last + 1):
         harvest = np.zeros(pid.size, dtype=bool)
         for v, herb in enumerate(world.ref.herbs):
@@ -236,23 +246,48 @@ def _deposits(
             balance + inflow, inflow * rng.uniform(0.75, 1.0, pid.size) * (1 + 0.6 * strain)
         )
         balance = balance + inflow - outflow
-        rows.append(
-            pd.DataFrame(
-                {
-                    "customer_no": customers["customer_no"].to_numpy(),
-                    "uscc": None,
-                    "month": world.cal.month_end(t),
-                    "balance": np.round(balance, 2),
-                    "inflow": np.round(inflow, 2),
-                    "outflow": np.round(outflow, 2),
-                }
-            )
-        )
-    rows.extend(_firm_deposits(world, rng, last))
-    return pd.concat(rows, ignore_index=True)
+        for values, column in zip((balance, inflow, outflow), by_month, strict=True):
+            column[t] = np.round(values, 2)
+    firms = _firm_deposits(world, rng, last)
+    month_ends = np.array([world.cal.month_end(t) for t in range(last + 1)], "datetime64[s]")
+    per_month = np.array([rows.size for rows in firms.rows], dtype=np.int64)
+    # Account rows: customers 0..n-1 every month, then firm accounts n + (their position).
+    account = np.concatenate(
+        [np.tile(np.arange(pid.size, dtype=np.int32), last + 1)]
+        + [(pid.size + rows).astype(np.int32) for rows in firms.rows]
+    )
+    numbers = np.concatenate([customers["customer_no"].to_numpy(dtype=object), firms.customer_no])
+    firm = np.where(account >= pid.size, account - pid.size, -1)  # customers have no USCC
+    uscc = repeated(firms.uscc, firm, fill=True)
+    columns = {
+        "customer_no": repeated(numbers, account),
+        "uscc": uscc,
+        "month": np.concatenate(  # seconds, as pandas keeps dates: no conversion copy
+            [np.repeat(month_ends, pid.size), np.repeat(month_ends, per_month)]
+        ),
+    }
+    del account, numbers, firm, uscc
+    for name, figure, parts in zip(
+        ("balance", "inflow", "outflow"), figures, firms.figures, strict=True
+    ):
+        end = people + sum(part.size for part in parts)
+        figure[people:end] = np.concatenate([np.empty(0), *parts])
+        columns[name] = figure[:end]
+    return pd.DataFrame(columns, copy=False)
 
 
-def _firm_deposits(world: World, rng: np.random.Generator, last: int) -> list[pd.DataFrame]:
+@dataclass(frozen=True)
+class _FirmDeposits:
+    """Business accounts: number and USCC of each, and by month the accounts with a row and
+    their balance, inflow and outflow."""
+
+    customer_no: np.ndarray
+    uscc: np.ndarray
+    rows: list[np.ndarray]
+    figures: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]
+
+
+def _firm_deposits(world: World, rng: np.random.Generator, last: int) -> _FirmDeposits:
     """Business accounts of firms that bank here (all its borrowers and about half the rest)."""
     ent = world.enterprises
     eid = np.flatnonzero(
@@ -263,7 +298,12 @@ def _firm_deposits(world: World, rng: np.random.Generator, last: int) -> list[pd
     )
     base = ent["employees"].to_numpy()[eid] * 9000.0 * rng.lognormal(0, 0.4, eid.size)
     balance = base * rng.uniform(0.5, 3, eid.size)
-    out = []
+    out = _FirmDeposits(
+        customer_no=np.char.add("E", np.char.zfill((eid * 7 + 3).astype("U10"), 10)),
+        uscc=ent["uscc"].to_numpy()[eid],
+        rows=[],
+        figures=([], [], []),
+    )
     for t in range(last + 1):
         live = world.paths.firm_active[eid, t]
         strain = 1 / (1 + np.exp(-(world.paths.z_firm[eid, t] - 1.0)))
@@ -272,18 +312,10 @@ def _firm_deposits(world: World, rng: np.random.Generator, last: int) -> list[pd
             balance + inflow, inflow * rng.uniform(0.8, 1.0, eid.size) * (1 + 0.5 * strain)
         )
         balance = balance + inflow - outflow
-        out.append(
-            pd.DataFrame(
-                {
-                    "customer_no": np.char.add("E", np.char.zfill((eid * 7 + 3).astype("U10"), 10)),
-                    "uscc": ent["uscc"].to_numpy()[eid],
-                    "month": world.cal.month_end(t),
-                    "balance": np.round(balance, 2),
-                    "inflow": np.round(inflow, 2),
-                    "outflow": np.round(outflow, 2),
-                }
-            )[live | (balance > 0)]
-        )
+        kept = np.flatnonzero(live | (balance > 0))
+        out.rows.append(kept)
+        for figures, values in zip(out.figures, (balance, inflow, outflow), strict=True):
+            figures.append(np.round(values, 2)[kept])
     return out
 
 

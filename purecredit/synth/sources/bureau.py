@@ -10,6 +10,7 @@ events and a few firms' tax arrears. Only facts up to the report month are deliv
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -139,8 +140,13 @@ def tables(
     sim = bureau.simulate(world, rng, last)
     records = public_records(world, rng, last)
     subjects = _Subjects(world, rng, last)
-    yield SourceTable(ACCOUNTS, _accounts(world, sim, subjects))
-    yield SourceTable(QUERIES, _queries(sim, subjects))
+    # Each simulated table is handed to its extract and not kept while that is delivered.
+    pending = {"accounts": sim.accounts, "queries": sim.queries}
+    sim = replace(sim, accounts=sim.accounts.iloc[:0], queries=sim.queries.iloc[:0])
+    yield SourceTable(
+        ACCOUNTS, _accounts(world, replace(sim, accounts=pending.pop("accounts")), subjects)
+    )
+    yield SourceTable(QUERIES, _queries(replace(sim, queries=pending.pop("queries")), subjects))
     yield SourceTable(PUBLIC_RECORDS, _records(records, subjects))
 
 
@@ -205,7 +211,7 @@ def _accounts(world: World, sim: bureau.Bureau, subjects: _Subjects) -> pd.DataF
     frame = pd.DataFrame(
         {
             **subjects.columns(acc),
-            "account_no": acc["account_no"].to_numpy(),
+            "account_no": acc["account_no"].array,
             **_institutions(sim, acc["inst"].to_numpy(), "institution_"),
             "account_type": acc["account_type"],
             "guarantee_type": acc["guarantee"],
@@ -223,8 +229,9 @@ def _accounts(world: World, sim: bureau.Bureau, subjects: _Subjects) -> pd.DataF
             **{c: acc[c].to_numpy() for c in ("balance", "overdue_periods", "overdue_amount")},
             **{c: acc[c].to_numpy() for c in ACCOUNTS.columns if c.startswith("overdue_")},
             "status_from": np.datetime64(world.cal.month_start(sim.last_month - bureau.WINDOW + 1)),
-            "repayment_status": acc["status"].to_numpy(),
-        }
+            "repayment_status": acc["status"].array,
+        },
+        copy=False,  # a million accounts' columns are not copied once more
     )
     return frame
 
@@ -241,7 +248,8 @@ def _queries(sim: bureau.Bureau, subjects: _Subjects) -> pd.DataFrame:
             **_institutions(sim, q["inst"].to_numpy(), "institution_"),
             "reason_code": q["reason"],
             "reason": q["reason"].cat.rename_categories(bureau.REASONS),
-        }
+        },
+        copy=False,
     )
     frame.insert(6, "query_seq", frame.groupby("report_no").cumcount() + 1)
     return frame

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from purecredit.synth.addresses import household_addresses
-from purecredit.synth.sources import SourceTable
+from purecredit.synth.sources import SourceTable, repeated
 from purecredit.synth.sources.government import days_in, month_starts
 from purecredit.synth.sourcespec import SourceSpec
 
@@ -243,9 +243,12 @@ def _utility(world: World, rng: np.random.Generator, last: int) -> pd.DataFrame:
     extract = month_starts(cal, np.array([last + 1]))[0] - np.timedelta64(1, "D")
     account = rng.choice(100_000_000, n, replace=False).astype(str)
     account = np.char.add("34", np.char.zfill(account, 8))
-    parts = []
+    # Columns built once at full length, month by month (rows: every household, each month);
+    # a household's account, holder and address repeat every month, so they are categorical.
+    # Days held as seconds, the way pandas keeps dates, so no column is converted on the way.
+    kwh_all, paid_all = np.empty((last + 1, n)), np.empty((last + 1, n), dtype="datetime64[s]")
     for t in range(last + 1):
-        start, due = month_starts(cal, np.array([t, t + 1])) - np.array([0, 1])
+        due = month_starts(cal, np.array([t + 1]))[0] - np.timedelta64(1, "D")
         season = SEASON[(cal.month_start(t).month - 2) % 12]
         kwh = np.round(use * season * np.exp(rng.normal(0, 0.1, n)))
         paid = days_in(rng, cal, np.full(n, t))
@@ -256,27 +259,25 @@ def _utility(world: World, rng: np.random.Generator, last: int) -> pd.DataFrame:
         clear = np.full(n, -1)
         np.maximum.at(clear, dft_row[owing], dft_month[owing] + 3)
         cleared = month_starts(cal, np.maximum(clear, 0)) + rng.integers(0, 28, n)
-        paid = np.where(clear >= 0, cleared, paid)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "row": np.arange(n),
-                    "billing_month": np.full(n, start),
-                    "kwh": kwh,
-                    "amount_due": np.round(kwh * TARIFF, 2),
-                    "paid_on": pd.Series(paid).where(paid <= extract),
-                    "days_late": np.maximum((np.minimum(paid, extract) - due).astype(int), 0),
-                }
-            )
-        )
-    frame = pd.concat(parts, ignore_index=True)
-    row = frame.pop("row").to_numpy()
-    text = {
-        "account_no": pd.array(account, dtype="str").take(row),
-        "holder_name": p["name"].array.take(head[row]),
-        "holder_phone": p["phone"].array.take(head[row]),
-        "address": pd.array(household_addresses(world), dtype="str").take(row),
-    }
-    for at, (column, values) in enumerate(text.items()):
-        frame.insert(at, column, pd.Series(values, index=frame.index))
-    return frame
+        kwh_all[t], paid_all[t] = kwh, np.where(clear >= 0, cleared, paid)
+    months = np.arange(last + 1)
+    billed = np.repeat(month_starts(cal, months).astype("datetime64[s]"), n)  # as pandas keeps
+    due_all = np.repeat(month_starts(cal, months + 1) - np.timedelta64(1, "D"), n)
+    paid_flat = paid_all.ravel()
+    late_by = (np.minimum(paid_flat, extract) - due_all).astype("timedelta64[D]").astype(int)
+    paid_flat[paid_flat > extract] = np.datetime64("NaT")  # not paid by the extract date
+    row = np.tile(np.arange(n), last + 1)
+    return pd.DataFrame(
+        {
+            "account_no": repeated(account, row),
+            "holder_name": repeated(p["name"].array, head[row]),
+            "holder_phone": repeated(p["phone"].array, head[row]),
+            "address": repeated(household_addresses(world), row),
+            "billing_month": billed,
+            "kwh": kwh_all.ravel(),
+            "amount_due": np.round(kwh_all.ravel() * TARIFF, 2),
+            "paid_on": paid_flat,
+            "days_late": np.maximum(late_by, 0),
+        },
+        copy=False,
+    )

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from purecredit.synth.calendar import Calendar
-from purecredit.synth.sources import SourceTable
+from purecredit.synth.sources import SourceTable, repeated
 from purecredit.synth.sources.government._shared import month_starts
 from purecredit.synth.sourcespec import SourceSpec
 
@@ -22,6 +22,7 @@ BASE_BOUNDS_FIRST_YEAR, BASE_GROWTH = (3_800.0, 19_000.0), 1.04
 EMPLOYEE_RATE, EMPLOYER_RATE = 0.08, 0.16
 RESIDENT_GRADES = np.array([200, 300, 400, 500, 600, 700, 800, 900, 1000, 1500, 2000, 3000])
 EMPLOYER_IN_COUNTY = 0.6
+INSURANCE = ["职工基本养老保险", "城乡居民基本养老保险"]  # employees', residents' scheme
 
 SOCIAL_SECURITY = SourceSpec(
     name="social_security",
@@ -54,9 +55,28 @@ def tables(world: World, rng: np.random.Generator, last: int) -> Iterator[Source
 
 
 def _social_security(world: World, rng: np.random.Generator, last: int) -> SourceTable:
-    frame = pd.concat([_employees(world, rng, last), _residents(world, rng, last)])
-    frame = frame.sort_values("month", kind="stable", ignore_index=True)
-    return SourceTable(SOCIAL_SECURITY, frame)
+    """Employees' rows, then residents', stably sorted by month. Who, employer and scheme
+    repeat month after month: categoricals with the same categories in both parts, so each
+    column is put together once, in sorted order, from small codes."""
+    parts = (_employees(world, rng, last), _residents(world, rng, last))
+    months = np.concatenate([part["month"].to_numpy() for part in parts])
+    order = np.argsort(months, kind="stable")
+    columns = {name: _stacked([part[name] for part in parts], order) for name in parts[0].columns}
+    return SourceTable(SOCIAL_SECURITY, pd.DataFrame(columns, copy=False))
+
+
+def _stacked(parts: list[pd.Series], order: np.ndarray) -> pd.Categorical | np.ndarray:
+    """The parts' values one after the other, taken in `order`."""
+    first = parts[0]
+    if isinstance(first.dtype, pd.CategoricalDtype):
+        if any(part.dtype != first.dtype for part in parts):
+            raise ValueError("categorical parts must share their categories")
+        codes = np.concatenate([part.cat.codes.to_numpy() for part in parts])[order]
+        dtype = pd.CategoricalDtype(pd.Index(first.cat.categories), ordered=first.cat.ordered)
+        result: pd.Categorical = pd.Categorical.from_codes(codes, dtype=dtype)
+        return result
+    stacked: np.ndarray = np.concatenate([part.to_numpy() for part in parts])[order]
+    return stacked
 
 
 def _employees(world: World, rng: np.random.Generator, last: int) -> pd.DataFrame:
@@ -82,18 +102,19 @@ def _employees(world: World, rng: np.random.Generator, last: int) -> pd.DataFram
     years = month_starts(cal, t).astype("datetime64[Y]").astype(int) - _year(cal, 0)
     lower, upper = (b * BASE_GROWTH**years for b in BASE_BOUNDS_FIRST_YEAR)
     base = np.round(np.clip(world.income[pid] * BASE_GROWTH**years, lower, upper))
-    ids, names_ = p["resident_id"].array, p["name"].array
+    del row, old_enough, years, lower, upper  # a row per person and month: millions of rows
     return pd.DataFrame(
         {
             "month": month_starts(cal, t),
-            "resident_id": ids.take(pid),
-            "name": names_.take(pid),
-            "insurance": "职工基本养老保险",
-            "employer_uscc": ent["uscc"].array.take(employer, allow_fill=True),
+            "resident_id": repeated(p["resident_id"].array, pid),
+            "name": repeated(p["name"].array, pid),
+            "insurance": _insurance(INSURANCE[0], pid.size),
+            "employer_uscc": repeated(ent["uscc"].array, employer, fill=True),
             "base": base,
             "employee_amount": np.round(base * EMPLOYEE_RATE, 2),
             "employer_amount": np.round(base * EMPLOYER_RATE, 2),
-        }
+        },
+        copy=False,
     )
 
 
@@ -117,10 +138,12 @@ def _residents(world: World, rng: np.random.Generator, last: int) -> pd.DataFram
             pd.DataFrame(
                 {
                     "month": month_starts(cal, np.full(pid.size, t)),
-                    "resident_id": p["resident_id"].array.take(pid),
-                    "name": p["name"].array.take(pid),
-                    "insurance": "城乡居民基本养老保险",
-                    "employer_uscc": pd.array([None] * pid.size, dtype="str"),
+                    "resident_id": repeated(p["resident_id"].array, pid),
+                    "name": repeated(p["name"].array, pid),
+                    "insurance": _insurance(INSURANCE[1], pid.size),
+                    "employer_uscc": repeated(
+                        world.enterprises["uscc"].array, np.full(pid.size, -1), fill=True
+                    ),
                     "base": np.nan,
                     "employee_amount": grade[pid].astype(float),
                     "employer_amount": np.nan,
@@ -128,6 +151,15 @@ def _residents(world: World, rng: np.random.Generator, last: int) -> pd.DataFram
             )
         )
     return pd.concat(parts, ignore_index=True)
+
+
+def _insurance(kind: str, size: int) -> pd.Categorical:
+    """The scheme of `size` rows; both schemes' rows share the categories, so they concatenate
+    as one categorical."""
+    codes = np.full(size, INSURANCE.index(kind), dtype=np.int8)
+    dtype = pd.CategoricalDtype(pd.Index(INSURANCE))
+    result: pd.Categorical = pd.Categorical.from_codes(codes, dtype=dtype)
+    return result
 
 
 def _year(cal: Calendar, month: int) -> int:
