@@ -7,7 +7,7 @@ import logging
 
 import typer
 
-from purecredit.cli import catalog, demo, ingest, synth
+from purecredit.cli import catalog, demo, ingest, profile, synth
 
 app = typer.Typer(
     name="purecredit",
@@ -22,6 +22,7 @@ app.command(name="catalog")(catalog.catalog)
 app.command(name="ingest")(ingest.ingest)
 app.command(name="conflicts")(ingest.conflicts)
 app.add_typer(ingest.quarantine_app, name="quarantine")
+app.add_typer(profile.app, name="profile")
 
 
 @app.callback()

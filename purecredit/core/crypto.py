@@ -85,6 +85,11 @@ class Tokenizer:
             raise ValueError("cannot tokenise an empty identifier")
         return hmac.digest(self._key, _message(normalised, kind), self._digest).hex()
 
+    def lake_key(self, normalised: str, kind: TokenKind = "id") -> str:
+        """The key a protected value has in the lake (`id:<token>`): the kind stays readable
+        so a key says what it stands for without revealing it."""
+        return f"{kind}:{self.token(normalised, kind)}"
+
     def token_many(self, values: Iterable[str], kind: TokenKind = "id") -> list[str]:
         """`token` over a column of distinct values, for bulk protection at ingest."""
         return [self.token(value, kind) for value in values]

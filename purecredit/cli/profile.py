@@ -1,0 +1,109 @@
+"""`purecredit profile ...`: build the online profiles, and show one, masked, by module."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from purecredit.cli.progress import console, steps
+from purecredit.core.crypto import Tokenizer
+from purecredit.core.errors import Invalid
+from purecredit.core.identifiers import parse_resident_id, parse_uscc
+from purecredit.core.keys import data_zone_keys
+from purecredit.core.masking import mask_resident_id
+from purecredit.core.settings import get_settings
+from purecredit.ingest.catalog import load_catalog
+from purecredit.profile.build import build_profiles
+from purecredit.profile.feature import Kind
+from purecredit.profile.features import modules
+from purecredit.profile.online import OnlineProfiles
+from purecredit.store.lake import Lake
+from purecredit.store.ledger import ledger_engine
+
+app = typer.Typer(
+    help="Person and enterprise profiles: build them, show one.", no_args_is_help=True
+)
+
+
+@app.command()
+def build(
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Profile date (YYYY-MM-DD); default today.")
+    ] = None,
+) -> None:
+    """Compute every profile as of a date and replace the online profile tables with it."""
+    settings = get_settings()
+    when = date.fromisoformat(as_of) if as_of else date.today()
+    with steps(f"profiles as of {when}") as advance:
+        report = build_profiles(
+            Lake(settings.home / "lake"), load_catalog(), ledger_engine(settings), when, advance
+        )
+    table = Table(title=f"profiles as of {when}")
+    table.add_column("kind")
+    table.add_column("subjects", justify="right")
+    for kind, n in report.subjects.items():
+        table.add_row(kind, f"{n:,}")
+    console.print(table)
+    unresolved = Table(title="records tied to no one (see docs/profile.md for the rules)")
+    unresolved.add_column("source")
+    unresolved.add_column("records", justify="right")
+    for source, n in sorted(report.unresolved.items()):
+        unresolved.add_row(source, f"{n:,}")
+    console.print(unresolved)
+
+
+def _subject(identifier: str) -> tuple[Kind, str, str]:
+    """(kind, lake key, what may be shown) of a resident ID number or a USCC."""
+    settings = get_settings()
+    try:
+        person = parse_resident_id(identifier, field="identifier")
+    except Invalid as not_person:
+        try:
+            firm = parse_uscc(identifier, field="identifier")
+        except Invalid:
+            raise not_person from None
+        return "enterprise", firm.code, firm.code
+    tokenizer = Tokenizer(data_zone_keys(settings).token_key, settings.token_algorithm)
+    return "person", tokenizer.lake_key(person.number, "id"), mask_resident_id(person.number)
+
+
+@app.command()
+def show(
+    identifier: Annotated[str, typer.Argument(help="A resident ID number or a USCC.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the profile as JSON.")] = False,
+) -> None:
+    """The online profile of one person or enterprise, by module; IDs masked, no names."""
+    try:
+        kind, key, shown = _subject(identifier)
+    except Invalid as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    chosen = modules(kind)
+    row = OnlineProfiles(ledger_engine(get_settings()), kind, chosen).get(key)
+    if row is None:
+        console.print(f"[red]no {kind} profile for {shown}: run `purecredit profile build`[/red]")
+        raise typer.Exit(1)
+    if as_json:
+        body: dict[str, Any] = {"kind": kind, "subject": shown, "as_of": str(row["as_of"])}
+        for module in chosen:
+            body[module.name] = {f.name: _plain(row[f.name]) for f in module.features}
+        typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
+        return
+    console.print(f"[bold]{kind} {shown}[/bold] · profile as of {row['as_of']}")
+    for module in chosen:
+        table = Table(title=module.title, title_justify="left")
+        for column in ("feature", "value", "unit", "meaning"):
+            table.add_column(column)
+        for f in module.features:
+            value = row[f.name]
+            shown_value = f"[dim]missing: {f.missing}[/dim]" if value is None else str(value)
+            table.add_row(f.name, shown_value, f.unit or "", f.description)
+        console.print(table)
+
+
+def _plain(value: object) -> object:
+    return value.isoformat() if isinstance(value, date) else value

@@ -1,0 +1,73 @@
+"""Materialise the current profile of every person and enterprise as of one date.
+
+The subjects are everyone the data zone can tie a record to by that date (any resolved
+record known by the cutoff), so a person known only from the credit bureau still gets a
+profile, most of it missing, which is itself what a credit officer needs to see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+import duckdb
+import pyarrow as pa
+from sqlalchemy import Engine
+
+from purecredit.ingest.catalog import Catalog
+from purecredit.profile.compute import compute, prepare
+from purecredit.profile.feature import Kind
+from purecredit.profile.features import modules
+from purecredit.profile.online import materialise
+from purecredit.profile.resolve import resolved_sources, view_name
+from purecredit.profile.spine import make_spine, windows
+from purecredit.store.lake import Lake
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class BuildReport:
+    as_of: date
+    subjects: dict[str, int] = field(default_factory=dict)
+    unresolved: dict[str, int] = field(default_factory=dict)
+
+
+def subjects(con: duckdb.DuckDBPyConnection, catalog: Catalog, kind: Kind, as_of: date) -> pa.Array:
+    """Every person (ID token) or enterprise (USCC) some record known by `as_of` is about."""
+    cutoff = windows(as_of)["cutoff"]
+    union = "\nUNION\n".join(
+        f"SELECT {kind} AS subject FROM {view_name(name)} "
+        f"WHERE {kind} IS NOT NULL AND _known_at < $cutoff AND _valid_from <= $as_of"
+        for name in resolved_sources(catalog)
+    )
+    result = con.sql(
+        f"SELECT subject FROM ({union}) ORDER BY subject", params={"cutoff": cutoff, "as_of": as_of}
+    )
+    return pa.array([row[0] for row in result.fetchall()], pa.string())
+
+
+def build_profiles(
+    lake: Lake,
+    catalog: Catalog,
+    engine: Engine,
+    as_of: date,
+    progress: Progress | None = None,
+) -> BuildReport:
+    """Compute and materialise both kinds of profile; returns counts per kind."""
+    con = prepare(lake, catalog, progress)
+    report = BuildReport(as_of)
+    for kind in ("person", "enterprise"):
+        chosen = modules(kind)
+        if not chosen:
+            continue
+        people = subjects(con, catalog, kind, as_of)
+        spine = make_spine(people, [as_of] * len(people))
+        table = compute(con, chosen, spine, progress)
+        if progress:
+            progress(f"online {kind} table")
+        report.subjects[kind] = materialise(engine, kind, chosen, table)
+    unresolved = con.sql("SELECT source, COUNT(*) FROM unresolved_records GROUP BY source")
+    report.unresolved = {name: int(n) for name, n in unresolved.fetchall()}
+    return report

@@ -1,0 +1,85 @@
+"""How a feature is defined: once, as portable SQL over point-in-time records.
+
+A `Module` is one block of the profile (identity, credit, ...) with its named `Feature`s and
+one SELECT computing all of them for every row of the `spine` table: `(subject, as_of,
+cutoff, d30, d90, m3, m6, m12, m24)` (spine.py). The SELECT returns `subject, as_of` and one
+column per feature, exactly one row per spine row. It reads records only through `known()`,
+which keeps what the bank knew by each row's cutoff: that is the whole leakage guarantee, so a
+module never reads `r_*` tables directly.
+
+Portable means the SQL text runs on DuckDB now and on Spark SQL later: joins, GROUP BY,
+CASE, window functions, COALESCE, GREATEST, CAST, date comparison against the spine's
+precomputed window starts (no dialect date arithmetic). `tests/profile` parses every module
+with sqlglot as Spark SQL. A DuckDB-only shortcut may sit beside a definition
+(`Module.duckdb_sql`), never instead of it, and is tested equal to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from purecredit.ingest.catalog import load_catalog
+
+Kind = Literal["person", "enterprise"]
+DType = Literal["int", "float", "text", "bool", "date"]
+SPINE_COLUMNS = ("subject", "as_of", "cutoff", "d30", "d90", "m3", "m6", "m12", "m24")
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One named feature. `missing` says what NULL means for it: missing is a value with its
+    own meaning (no deposit account is not a zero balance), so every feature says which."""
+
+    name: str
+    dtype: DType
+    description: str
+    rule: str
+    sources: tuple[str, ...]
+    missing: str
+    unit: str | None = None
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str
+    kind: Kind
+    title: str
+    features: tuple[Feature, ...]
+    sql: str
+    duckdb_sql: str | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features)
+
+
+def known(
+    source: str,
+    on: str = "person",
+    *,
+    latest_by: tuple[str, ...] | None = None,
+    spine: str = "spine",
+) -> str:
+    """Records of `source` about each spine subject (matched on the resolved column `on`) that
+    the bank knew by the row's cutoff and that had become true by its date, one version per
+    record key (the catalogue's, unless `latest_by` names one; `()` keeps every version).
+
+    Columns: the spine's, then the record's (`r_<source>`). Portable SQL: a join and a
+    ROW_NUMBER window, as DESIGN.md asks for "latest value as of".
+    """
+    keys = load_catalog().source(source).record_key if latest_by is None else latest_by
+    join = (
+        f"FROM {spine} s JOIN r_{source} r ON r.{on} = s.subject "
+        "AND r._known_at < s.cutoff AND r._valid_from <= s.as_of"
+    )
+    columns = "s.subject, s.as_of, s.cutoff, s.d30, s.d90, s.m3, s.m6, s.m12, s.m24, r.*"
+    if not keys:
+        return f"(SELECT {columns} {join})"
+    partition = ", ".join(f"r.{key}" for key in keys)
+    return (
+        f"(SELECT * FROM (SELECT {columns}, ROW_NUMBER() OVER ("
+        f"PARTITION BY s.subject, s.as_of, {partition} "
+        f"ORDER BY r._known_at DESC, r._batch DESC, r._record DESC) AS _version {join}) v "
+        "WHERE _version = 1)"
+    )

@@ -1,0 +1,105 @@
+"""The online profile: the current features of every subject in one ledger table per kind, so
+a decision reads a profile with one primary-key lookup (no DuckDB, no pandas on that path).
+
+The table is rebuilt whole by `materialise` inside one transaction (drop, create, insert), so
+readers see the old profile or the new one, never a mix, on SQLite and PostgreSQL alike. Its
+columns follow the feature registry, which is why it is created here from the registry rather
+than declared once: a new feature is a new column at the next build.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Engine,
+    Float,
+    MetaData,
+    String,
+    Table,
+    Text,
+    bindparam,
+    insert,
+    select,
+)
+from sqlalchemy.types import TypeEngine
+
+from purecredit.profile.feature import DType, Kind, Module
+from purecredit.store.ledger import transaction
+
+SQL_TYPES: dict[DType, Callable[[], TypeEngine[Any]]] = {
+    "int": BigInteger,
+    "float": Float,
+    "text": Text,
+    "bool": Boolean,
+    "date": Date,
+}
+_CHUNK = 5_000
+
+
+def table_name(kind: Kind) -> str:
+    return f"profile_{kind}"
+
+
+def profile_table(kind: Kind, modules: Sequence[Module], metadata: MetaData | None = None) -> Table:
+    columns: list[Column[Any]] = [
+        Column("subject", String(100), primary_key=True),
+        Column("as_of", Date, nullable=False),
+        Column("built_at", DateTime, nullable=False),
+    ]
+    for module in modules:
+        columns += [Column(f.name, SQL_TYPES[f.dtype]()) for f in module.features]
+    return Table(table_name(kind), metadata or MetaData(), *columns)
+
+
+def materialise(
+    engine: Engine,
+    kind: Kind,
+    modules: Sequence[Module],
+    features: pa.Table,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Replace the online table of `kind` with `features` (one row per subject, one as_of)."""
+    dates = set(features.column("as_of").to_pylist())
+    if len(dates) > 1:
+        raise ValueError(f"an online profile holds one as-of date, got {sorted(dates)}")
+    table = profile_table(kind, modules)
+    built_at = datetime.now().replace(microsecond=0)
+    with transaction(engine) as session:
+        connection = session.connection()
+        table.drop(connection, checkfirst=True)
+        table.create(connection)
+        for batch in features.to_batches(_CHUNK):
+            rows = batch.to_pylist()
+            for row in rows:
+                row["built_at"] = built_at
+            connection.execute(insert(table), rows)
+            if progress:
+                progress(len(rows))
+    return int(features.num_rows)
+
+
+class OnlineProfiles:
+    """Indexed lookups of the online profile; one per process, reused across requests."""
+
+    def __init__(self, engine: Engine, kind: Kind, modules: Sequence[Module]) -> None:
+        self.engine = engine
+        self.table = profile_table(kind, modules)
+        self._by_subject = select(self.table).where(self.table.c.subject == bindparam("subject"))
+
+    def get(self, subject: str) -> dict[str, Any] | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(self._by_subject, {"subject": subject}).mappings().first()
+        return None if row is None else dict(row)
+
+    def as_of(self) -> date | None:
+        with self.engine.connect() as connection:
+            return connection.execute(select(self.table.c.as_of).limit(1)).scalar()
