@@ -10,6 +10,7 @@ import uvicorn
 
 from purecredit.api.app import create_app
 from purecredit.cli.ingest import ingest
+from purecredit.cli.profile import build as build_profiles
 from purecredit.cli.progress import console
 from purecredit.cli.synth import build, show
 from purecredit.core.settings import Settings, get_settings
@@ -31,7 +32,7 @@ def demo(
     port: Port = 8000,
 ) -> None:
     """Build the demo county into $PURECREDIT_HOME (reusing one already built with the same
-    people and seed) and serve the console."""
+    people and seed), ingest it, build every profile, and serve the console."""
     settings = get_settings()
     target = settings.county_path
     manifest_path = target / "manifest.json"
@@ -46,6 +47,7 @@ def demo(
     # The county's deliveries reach the bank a few days after its study date.
     delivered = datetime.combine(manifest.study_date + timedelta(days=5), time())
     ingest(target, observed_at=delivered.date().isoformat())
+    build_profiles(as_of=delivered.date().isoformat())
     if serve_after:
         _serve(settings, host, port)
 

@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from purecredit.cli.main import app
 from purecredit.core.settings import get_settings
+from purecredit.store.ledger import ledger_engine
 from purecredit.synth.manifest import read_manifest
 
 runner = CliRunner()
@@ -47,6 +49,10 @@ def test_demo_without_serving_builds_into_home(
         manifest = tmp_path / "county" / "manifest.json"
         assert read_manifest(manifest).people == 800
         stamp = manifest.stat().st_mtime_ns
+        # ... ingested and profiled: everyone in the register has an online profile.
+        with ledger_engine(get_settings()).connect() as connection:
+            profiles = connection.execute(text("SELECT COUNT(*) FROM profile_person")).scalar()
+        assert profiles is not None and profiles >= 800
         again = runner.invoke(app, ["demo", "--people", "800", "--no-serve"])
         assert again.exit_code == 0 and "already built" in again.output
         assert manifest.stat().st_mtime_ns == stamp

@@ -27,7 +27,7 @@ from purecredit.store.ledger import ledger_engine, make_engine
 from tests.profile.conftest import AS_OF, Profiled
 
 LATER = date(2026, 3, 31)
-MOVED_TO = "3416210009999999"  # a household in 利辛县 (341621), unlike any synthetic one
+MOVED_TO = "3401020009999999"  # a household in Hefei (340102), outside the county
 
 
 def _late_delivery(county: Path, out: Path, people: int) -> list[str]:
@@ -54,7 +54,7 @@ def test_facts_observed_after_a_date_never_change_its_features(
     con = prepare(lake, catalog)
     people = subjects(con, catalog, "person", AS_OF)
     spine = make_spine(
-        pc.concat_arrays([people, people]), [AS_OF] * len(people) + [LATER] * len(people)
+        pa.concat_arrays([people, people]), [AS_OF] * len(people) + [LATER] * len(people)
     )
     before = compute(con, PERSON_MODULES, spine)
 
@@ -75,8 +75,8 @@ def test_facts_observed_after_a_date_never_change_its_features(
     keys = profiled.tokenizer()
     for plain in moved:  # ... and the later date does see the move
         token = keys.token(plain)
-        assert later.loc[token, "district_code"] == "341621"
-        assert earlier.loc[token, "district_code"] != "341621"
+        assert later.loc[token, "district_code"] == "340102"
+        assert earlier.loc[token, "district_code"] != "340102"
 
 
 def test_online_profile_equals_batch(profiled: Profiled, ledger_url: str) -> None:
