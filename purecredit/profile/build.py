@@ -1,4 +1,5 @@
-"""Materialise the current profile of every person and enterprise as of one date.
+"""Materialise the current profile of every person and enterprise as of one date, and the
+current relationship graph.
 
 The subjects are everyone the data zone can tie a record to by that date (any resolved
 record known by the cutoff), so a person known only from the credit bureau still gets a
@@ -16,9 +17,9 @@ import pyarrow as pa
 from sqlalchemy import Engine
 
 from purecredit.ingest.catalog import Catalog
-from purecredit.profile.compute import compute, prepare
+from purecredit.profile.compute import prepare, profile
 from purecredit.profile.feature import Kind
-from purecredit.profile.features import modules
+from purecredit.profile.graph import edges_arrow, materialise_edges
 from purecredit.profile.online import materialise
 from purecredit.profile.resolve import resolved_sources, view_name
 from purecredit.profile.spine import make_spine, windows
@@ -31,6 +32,7 @@ Progress = Callable[[str], None]
 class BuildReport:
     as_of: date
     subjects: dict[str, int] = field(default_factory=dict)
+    edges: int = 0
     unresolved: dict[str, int] = field(default_factory=dict)
 
 
@@ -58,16 +60,16 @@ def build_profiles(
     """Compute and materialise both kinds of profile; returns counts per kind."""
     con = prepare(lake, catalog, progress)
     report = BuildReport(as_of)
-    for kind in ("person", "enterprise"):
-        chosen = modules(kind)
-        if not chosen:
-            continue
-        people = subjects(con, catalog, kind, as_of)
-        spine = make_spine(people, [as_of] * len(people))
-        table = compute(con, chosen, spine, progress)
+    kinds: tuple[Kind, ...] = ("person", "enterprise")
+    for kind in kinds:
+        found = subjects(con, catalog, kind, as_of)
+        table = profile(con, kind, make_spine(found, [as_of] * len(found)), progress)
         if progress:
-            progress(f"online {kind} table")
-        report.subjects[kind] = materialise(engine, kind, chosen, table)
+            progress(f"online {kind} profiles")
+        report.subjects[kind] = materialise(engine, kind, table)
+    if progress:
+        progress("online graph")
+    report.edges = materialise_edges(engine, edges_arrow(con))
     unresolved = con.sql("SELECT source, COUNT(*) FROM unresolved_records GROUP BY source")
     report.unresolved = {name: int(n) for name, n in unresolved.fetchall()}
     return report

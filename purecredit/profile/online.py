@@ -9,7 +9,7 @@ than declared once: a new feature is a new column at the next build.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -32,7 +32,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-from purecredit.profile.feature import DType, Kind, Module
+from purecredit.profile.feature import DType, Kind
+from purecredit.profile.features import columns as feature_columns
 from purecredit.store.ledger import transaction
 
 SQL_TYPES: dict[DType, Callable[[], TypeEngine[Any]]] = {
@@ -49,21 +50,19 @@ def table_name(kind: Kind) -> str:
     return f"profile_{kind}"
 
 
-def profile_table(kind: Kind, modules: Sequence[Module], metadata: MetaData | None = None) -> Table:
+def profile_table(kind: Kind, metadata: MetaData | None = None) -> Table:
     columns: list[Column[Any]] = [
         Column("subject", String(100), primary_key=True),
         Column("as_of", Date, nullable=False),
         Column("built_at", DateTime, nullable=False),
     ]
-    for module in modules:
-        columns += [Column(f.name, SQL_TYPES[f.dtype]()) for f in module.features]
+    columns += [Column(name, SQL_TYPES[dtype]()) for name, dtype in feature_columns(kind)]
     return Table(table_name(kind), metadata or MetaData(), *columns)
 
 
 def materialise(
     engine: Engine,
     kind: Kind,
-    modules: Sequence[Module],
     features: pa.Table,
     progress: Callable[[int], None] | None = None,
 ) -> int:
@@ -71,7 +70,7 @@ def materialise(
     dates = set(features.column("as_of").to_pylist())
     if len(dates) > 1:
         raise ValueError(f"an online profile holds one as-of date, got {sorted(dates)}")
-    table = profile_table(kind, modules)
+    table = profile_table(kind)
     built_at = datetime.now().replace(microsecond=0)
     with transaction(engine) as session:
         connection = session.connection()
@@ -90,9 +89,9 @@ def materialise(
 class OnlineProfiles:
     """Indexed lookups of the online profile; one per process, reused across requests."""
 
-    def __init__(self, engine: Engine, kind: Kind, modules: Sequence[Module]) -> None:
+    def __init__(self, engine: Engine, kind: Kind) -> None:
         self.engine = engine
-        self.table = profile_table(kind, modules)
+        self.table = profile_table(kind)
         self._by_subject = select(self.table).where(self.table.c.subject == bindparam("subject"))
 
     def get(self, subject: str) -> dict[str, Any] | None:

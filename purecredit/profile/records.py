@@ -20,7 +20,11 @@ from purecredit.store.lake import Lake
 from purecredit.store.lake.views import table_select
 
 # The SQL type each catalogue field type is read back as; text-like types stay VARCHAR.
-SQL_TYPES = {"int": "BIGINT", "decimal": "DOUBLE", "date": "DATE", "bool": "BOOLEAN"}
+# Decimals stay exact (money has two places, rates four): a sum of exact values is the same
+# whatever order rows arrive in, so a feature is the same whichever spine it is computed for
+# (batch and online agree to the last bit); a sum of doubles is not. 14 integer digits hold
+# any amount in 元 a county will see.
+SQL_TYPES = {"int": "BIGINT", "decimal": "DECIMAL(18,4)", "date": "DATE", "bool": "BOOLEAN"}
 META = ("_entity", "_entity_type", "_batch", "_record", "_valid_from", "_observed_at")
 
 

@@ -18,8 +18,8 @@ from purecredit.ingest.catalog import load_catalog
 from purecredit.ingest.pipeline import ingest_directory
 from purecredit.ingest.protect import Protector
 from purecredit.profile.build import build_profiles, subjects
-from purecredit.profile.compute import compute, prepare
-from purecredit.profile.features import PERSON_MODULES
+from purecredit.profile.compute import prepare, profile
+from purecredit.profile.feature import Kind
 from purecredit.profile.online import OnlineProfiles
 from purecredit.profile.spine import make_spine
 from purecredit.store.lake import Lake
@@ -27,6 +27,7 @@ from purecredit.store.ledger import ledger_engine, make_engine
 from tests.profile.conftest import AS_OF, Profiled
 
 LATER = date(2026, 3, 31)
+KINDS: tuple[Kind, ...] = ("person", "enterprise")
 MOVED_TO = "3401020009999999"  # a household in Hefei (340102), outside the county
 
 
@@ -43,6 +44,12 @@ def _late_delivery(county: Path, out: Path, people: int) -> list[str]:
     return register.loc[moved, "公民身份号码"].tolist()
 
 
+def _two_dates(subjects: pa.Array) -> pa.Table:
+    return make_spine(
+        pa.concat_arrays([subjects, subjects]), [AS_OF] * len(subjects) + [LATER] * len(subjects)
+    )
+
+
 @pytest.mark.slow
 def test_facts_observed_after_a_date_never_change_its_features(
     profiled: Profiled, tmp_path: Path
@@ -52,11 +59,8 @@ def test_facts_observed_after_a_date_never_change_its_features(
     settings = Settings(home=home)
     lake, catalog = Lake(home / "lake"), load_catalog()
     con = prepare(lake, catalog)
-    people = subjects(con, catalog, "person", AS_OF)
-    spine = make_spine(
-        pa.concat_arrays([people, people]), [AS_OF] * len(people) + [LATER] * len(people)
-    )
-    before = compute(con, PERSON_MODULES, spine)
+    spines = {kind: _two_dates(subjects(con, catalog, kind, AS_OF)) for kind in KINDS}
+    before = {kind: profile(con, kind, spines[kind]) for kind in KINDS}
 
     moved = _late_delivery(profiled.county, tmp_path / "late", people=10)
     protector = Protector.from_settings(settings, ledger_engine(settings))
@@ -66,12 +70,15 @@ def test_facts_observed_after_a_date_never_change_its_features(
     )  # fmt: skip
     assert report.sources["population_register"].landed > 0
 
-    after = compute(prepare(lake, catalog), PERSON_MODULES, spine)
-    at_date = pc.equal(after.column("as_of"), pa.scalar(AS_OF, pa.date32()))
-    assert after.filter(at_date).equals(before.filter(at_date))  # nothing leaked back
+    con = prepare(lake, catalog)
+    after = {kind: profile(con, kind, spines[kind]) for kind in KINDS}
+    for kind in KINDS:  # nothing leaked back to the earlier date
+        at_date = pc.equal(after[kind].column("as_of"), pa.scalar(AS_OF, pa.date32()))
+        assert after[kind].filter(at_date).equals(before[kind].filter(at_date)), kind
 
-    later = after.filter(pc.invert(at_date)).to_pandas().set_index("subject")
-    earlier = before.filter(pc.invert(at_date)).to_pandas().set_index("subject")
+    at_date = pc.equal(after["person"].column("as_of"), pa.scalar(AS_OF, pa.date32()))
+    later = after["person"].filter(pc.invert(at_date)).to_pandas().set_index("subject")
+    earlier = before["person"].filter(pc.invert(at_date)).to_pandas().set_index("subject")
     keys = profiled.tokenizer()
     for plain in moved:  # ... and the later date does see the move
         token = keys.token(plain)
@@ -79,17 +86,19 @@ def test_facts_observed_after_a_date_never_change_its_features(
         assert earlier.loc[token, "district_code"] != "340102"
 
 
-def test_online_profile_equals_batch(profiled: Profiled, ledger_url: str) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_online_profile_equals_batch(profiled: Profiled, ledger_url: str, kind: Kind) -> None:
     """`profile build` materialises into the ledger (SQLite and PostgreSQL) exactly what batch
     computation gives for the same subject and date, read back by one indexed lookup."""
     engine = make_engine(ledger_url)
     catalog = load_catalog()
     report = build_profiles(profiled.lake, catalog, engine, AS_OF)
-    people = subjects(profiled.con, catalog, "person", AS_OF)
-    assert report.subjects["person"] == len(people)
-    sample = people.to_pylist()[:: max(1, len(people) // 150)]
-    batch = profiled.features(PERSON_MODULES, sample).to_pylist()
-    online = OnlineProfiles(engine, "person", PERSON_MODULES)
+    found = subjects(profiled.con, catalog, kind, AS_OF)
+    assert report.subjects[kind] == len(found)
+    sample = found.to_pylist()[:: max(1, len(found) // 150)]
+    spine = make_spine(sample, [AS_OF] * len(sample))
+    batch = profile(profiled.con, kind, spine).to_pylist()
+    online = OnlineProfiles(engine, kind)
     for row in batch:
         stored = online.get(row["subject"])
         assert stored is not None
@@ -104,5 +113,5 @@ def test_online_table_is_replaced_whole(profiled: Profiled, tmp_path: Path) -> N
     catalog = load_catalog()
     build_profiles(profiled.lake, catalog, engine, AS_OF)
     build_profiles(profiled.lake, catalog, engine, date(2026, 2, 28))
-    online = OnlineProfiles(engine, "person", PERSON_MODULES)
+    online = OnlineProfiles(engine, "person")
     assert online.as_of() == date(2026, 2, 28)

@@ -1,0 +1,267 @@
+"""The credit module against an independent computation from the delivered files.
+
+Expected values come from the raw files (pandas and plain Python, not SQL), one report per
+person as the bureau delivers it. Defective records are dropped the way ingest quarantines
+them, and subjects named by any defective record are left out of the exact comparison: a
+duplicate or a damaged line may legitimately change what the lake holds for them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import sqlglot
+
+from purecredit.ingest.catalog import load_catalog
+from purecredit.profile.features.person_credit import GRADES, MODULE
+from purecredit.profile.spine import months_before
+from tests.profile.conftest import AS_OF, Profiled
+
+EARLY = date(2026, 1, 5)  # the day the copies and the bureau extracts arrived (OBSERVED)
+BEFORE = date(2025, 6, 30)  # before the bureau extracts and the loan book were known
+KEPT = ("missing", "late_arriving")  # defective records that ingest still accepts
+
+
+def read_source(county: Path, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(clean, damaged) records of a delivered source, columns named by catalogue field.
+
+    Lines are decoded leniently so that the subject of a damaged record is still known; the
+    damaged frame holds the records ingest would reject or that duplicate another."""
+    source = load_catalog().source(name)
+    names = source.header_map()
+    defects = pd.read_parquet(county / "truth" / "defects.parquet")
+    defects = defects[(defects.source == name) & ~defects.defect.isin(KEPT)]
+    bad = set(zip(defects.file, defects.record, strict=True))
+    rows: list[dict[str, Any]] = []
+    for path in sorted((county / "sources" / name).glob(source.files)):
+        file = path.relative_to(county).as_posix()
+        for record, row in enumerate(_rows(path, source.format, source.encoding), start=1):
+            rows.append(
+                {**{names.get(k, k): v for k, v in row.items()}, "_bad": (file, record) in bad}
+            )
+    frame = pd.DataFrame(rows)
+    return frame[~frame._bad].reset_index(drop=True), frame[frame._bad].reset_index(drop=True)
+
+
+def _rows(path: Path, fmt: str, encoding: str) -> Iterable[dict[str, Any]]:
+    if fmt == "parquet":
+        yield from pq.read_table(path).to_pylist()
+        return
+    lines = [line for line in path.read_bytes().split(b"\n") if line]
+    if fmt == "csv":
+        headers = next(csv.reader([lines.pop(0).decode(encoding)]))
+        for line in lines:
+            cells = next(csv.reader([line.decode(encoding, errors="replace")]))
+            yield {h: (c if c != "" else None) for h, c in zip(headers, cells, strict=False)}
+    else:
+        for line in lines:
+            try:
+                yield json.loads(line.decode(encoding, errors="replace"))
+            except json.JSONDecodeError:
+                yield {}
+
+
+def day(value: Any) -> date | None:
+    """A delivered date (ISO text, or a timestamp from parquet) as a date; None when empty or
+    not a date."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    stamp = pd.to_datetime(value, errors="coerce")
+    return None if pd.isna(stamp) else stamp.date()
+
+
+def keyed(profiled: Profiled, ids: Iterable[Any]) -> set[str]:
+    tokens = profiled.tokenizer()
+    return {tokens.token(str(i).strip().upper(), "id") for i in ids if isinstance(i, str) and i}
+
+
+@pytest.fixture(scope="module")
+def people(profiled: Profiled) -> list[str]:
+    return [r[0] for r in profiled.con.sql("SELECT _entity FROM r_population_register").fetchall()]
+
+
+@pytest.fixture(scope="module")
+def bureau(profiled: Profiled) -> dict[str, tuple[pd.DataFrame, set[str]]]:
+    """Clean records of each bureau extract by subject key, and the subjects to leave out."""
+    out = {}
+    tokens = profiled.tokenizer()
+    for name in ("credit_bureau_accounts", "credit_bureau_queries", "credit_bureau_public_records"):
+        clean, damaged = read_source(profiled.county, name)
+        clean = clean[clean.subject_resident_id.notna()].copy()
+        clean["subject"] = [
+            tokens.token(i.strip().upper(), "id") for i in clean.subject_resident_id
+        ]
+        out[name] = (clean, keyed(profiled, damaged.get("subject_resident_id", [])))
+    return out
+
+
+def expected_bureau(bureau: dict[str, tuple[pd.DataFrame, set[str]]], as_of: date) -> pd.DataFrame:
+    acc = bureau["credit_bureau_accounts"][0]
+    qs = bureau["credit_bureau_queries"][0]
+    pr = bureau["credit_bureau_public_records"][0]
+    rows = {}
+    for subject, a in acc.groupby("subject"):
+        windows = []
+        for status, start in zip(a.repayment_status, a.status_from, strict=True):
+            first = day(start)
+            assert first is not None
+            offset = (as_of.year * 12 + as_of.month) - (first.year * 12 + first.month) - 22
+            windows.append(status[max(offset, 1) - 1 :])
+        levels = [
+            7 if "B" in w else max([int(c) for c in w if c in "1234567"], default=0)
+            for w in windows
+        ]
+        amount = pd.to_numeric(a.overdue_amount).fillna(0)
+        periods = pd.to_numeric(a.overdue_periods).fillna(0)
+        grades = [GRADES.index(g) for g in a.five_category if isinstance(g, str)]
+        rows[subject] = {
+            "bureau_accounts": len(a),
+            "bureau_open_accounts": int((~a.account_state.isin(["结清", "销户"])).sum()),
+            "bureau_overdue_accounts": int(
+                (a.account_state.isin(["逾期", "呆账"]) | (periods > 0) | (amount > 0)).sum()
+            ),
+            "bureau_overdue_months_24m": sum(sum(c in "1234567B" for c in w) for w in windows),
+            "bureau_overdue_accounts_24m": sum(level > 0 for level in levels),
+            "bureau_worst_dpd_24m": max(levels) * 30,
+            "bureau_writeoff_24m": any(set(w) & set("BDZ") for w in windows),
+            "bureau_worst_five_category": GRADES[max(grades)] if grades else None,
+        }
+    for subject, q in qs.groupby("subject"):
+        when = q.query_date.map(day)
+        row = rows.setdefault(subject, {"bureau_accounts": 0})
+        for days in (30, 90):
+            recent = q[(when > as_of - timedelta(days=days)) & (when <= as_of)]
+            apps = recent[recent.reason_code.isin(["02", "03", "24", "26"])]
+            row[f"bureau_query_orgs_{days}d"] = recent.institution_code.nunique()
+            row[f"bureau_application_orgs_{days}d"] = apps.institution_code.nunique()
+    for subject, p in pr.groupby("subject"):
+        rows.setdefault(subject, {"bureau_accounts": 0})["bureau_public_records"] = len(p)
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    counts = [c for c in frame.columns if c not in ("bureau_worst_five_category",)]
+    frame[counts] = frame[counts].fillna(0)
+    return frame
+
+
+def test_sql_is_portable() -> None:
+    sqlglot.transpile(
+        MODULE.sql, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE
+    )
+    assert len(set(MODULE.columns)) == len(MODULE.columns)
+
+
+@pytest.mark.parametrize("as_of", [AS_OF, EARLY])
+def test_bureau_features_match_the_report(
+    profiled: Profiled,
+    people: list[str],
+    bureau: dict[str, tuple[pd.DataFrame, set[str]]],
+    as_of: date,
+) -> None:
+    expected = expected_bureau(bureau, as_of)
+    skip = set().union(*(touched for _, touched in bureau.values()))
+    subjects = sorted((set(expected.index) & set(people)) - skip)
+    assert len(subjects) > 500
+    got = profiled.features([MODULE], subjects, as_of).to_pandas().set_index("subject")
+    assert (got.bureau_report_date == date(2025, 12, 31)).all()
+    for column in expected.columns:
+        want = expected.loc[subjects, column]
+        have = got.loc[subjects, column]
+        if column == "bureau_worst_five_category":
+            assert (want.fillna("-") == have.fillna("-")).all(), column
+        else:
+            assert (want.astype(float) == have.astype(float)).all(), column
+    # The windows move with the date: some queries in the 90 days before 5 January are out
+    # of the 90 days before 31 January.
+    if as_of == EARLY:
+        assert got.bureau_query_orgs_90d.sum() > 0
+
+
+def test_no_report_and_before_arrival_are_null(
+    profiled: Profiled, people: list[str], bureau: dict[str, tuple[pd.DataFrame, set[str]]]
+) -> None:
+    covered = set().union(*(set(frame.subject) | touched for frame, touched in bureau.values()))
+    nobody = sorted(set(people) - covered)[:20]
+    some = sorted(set(bureau["credit_bureau_accounts"][0].subject) & set(people))[:20]
+    bureau_columns = [c for c in MODULE.columns if c.startswith("bureau_")]
+    got = profiled.features([MODULE], nobody).to_pandas()
+    assert got[bureau_columns].isna().all().all()
+    # Before the report arrived (it is dated 31 December, known from 5 January) nothing of it
+    # is known, though the accounts, queries and records inside it are dated earlier.
+    before = profiled.features([MODULE], some, BEFORE).to_pandas()
+    assert before[bureau_columns].isna().all().all()
+
+
+@pytest.fixture(scope="module")
+def instalments(profiled: Profiled) -> tuple[pd.DataFrame, set[str]]:
+    """Clean instalments with their borrower's key, and the borrowers to leave out."""
+    loans, bad_loans = read_source(profiled.county, "bank_loans")
+    reps, bad_reps = read_source(profiled.county, "bank_repayments")
+    loans = loans[loans.resident_id.notna()]
+    owner = dict(zip(loans.loan_id, loans.resident_id, strict=True))
+    tokens = profiled.tokenizer()
+    reps = reps[reps.loan_id.isin(owner)].copy()
+    reps["subject"] = [tokens.token(owner[i].strip().upper(), "id") for i in reps.loan_id]
+    for column in ("due_date", "paid_date"):
+        reps[column] = reps[column].map(day)
+    touched_loans = set(bad_reps.get("loan_id", [])) | set(bad_loans.get("loan_id", []))
+    touched = keyed(profiled, [owner.get(i) for i in touched_loans])
+    touched |= keyed(profiled, bad_loans.get("resident_id", []))
+    # A loan number shared by two borrowers cannot be resolved; its people are left out too.
+    return reps, touched
+
+
+def expected_bank(reps: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    reps = reps[reps.due_date <= as_of]
+    m24 = months_before(as_of, 24)
+    rows = {}
+    for subject, r in reps.groupby("subject"):
+        late = []
+        unpaid = 0
+        owed = 0.0
+        for due, paid, p, i, amount in zip(
+            r.due_date, r.paid_date, r.principal_due, r.interest_due, r.paid_amount, strict=True
+        ):
+            paid_by = paid is not None and paid <= as_of
+            days = (paid - due).days if paid_by else (as_of - due).days if due < as_of else 0
+            if due > m24:
+                late.append(days)
+            if due < as_of and not paid_by:
+                unpaid += 1
+                owed += max(float(p) + float(i) - float(amount or 0), 0.0)
+        rows[subject] = {
+            "bank_instalments_due_24m": len(late),
+            "bank_late_instalments_24m": sum(d > 0 for d in late),
+            "bank_max_days_late_24m": max([max(d, 0) for d in late], default=None),
+            "bank_unpaid_overdue_instalments": unpaid,
+            "bank_unpaid_overdue_amount": round(owed, 2),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+@pytest.mark.parametrize("as_of", [AS_OF, EARLY])
+def test_own_bank_repayments(
+    profiled: Profiled, people: list[str], instalments: tuple[pd.DataFrame, set[str]], as_of: date
+) -> None:
+    reps, touched = instalments
+    expected = expected_bank(reps, as_of)
+    subjects = sorted((set(expected.index) & set(people)) - touched)
+    assert len(subjects) > 100
+    got = profiled.features([MODULE], subjects, as_of).to_pandas().set_index("subject")
+    for column in expected.columns:
+        want = expected.loc[subjects, column].astype(float)
+        have = got.loc[subjects, column].astype(float)
+        assert ((want - have).abs().fillna(0) < 0.01).all() and (
+            want.isna() == have.isna()
+        ).all(), column
+    assert expected.loc[subjects, "bank_late_instalments_24m"].sum() > 0
+    # Not a borrower: no repayment history is NULL, not a clean 0.
+    others = sorted(set(people) - set(reps.subject) - touched)[:20]
+    none = profiled.features([MODULE], others, as_of).to_pandas()
+    assert none[[c for c in MODULE.columns if c.startswith("bank_")]].isna().all().all()

@@ -1,0 +1,148 @@
+"""The social module against an independent reading of the delivered files (see
+test_person_business for `read_raw` and how defective records are kept out)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import sqlglot
+
+from purecredit.profile.features.person_social import MODULE
+from tests.profile.conftest import AS_OF, Profiled
+from tests.profile.test_person_business import by_subject, read_raw, tokens
+
+M12 = date(2025, 1, 31)  # the window starts of AS_OF (2026-01-31)
+M24 = date(2024, 1, 31)
+
+
+def _dates(column: pd.Series) -> pd.Series:
+    return pd.to_datetime(column).dt.date
+
+
+def test_sql_is_portable() -> None:
+    sqlglot.transpile(
+        MODULE.sql, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE
+    )
+
+
+def test_credit_village_of_the_household(profiled: Profiled) -> None:
+    token = tokens(profiled)
+    reg = read_raw(profiled.county, "population_register")
+    village = read_raw(profiled.county, "credit_village")
+    rated = village.rows.assign(year=village.rows.year.astype(int)).sort_values("year")
+    latest = rated.groupby("household_no").last()
+    people = reg.rows.drop_duplicates("resident_id")
+    ok = [h for h in latest.index if not village.touched(h) and not reg.touched(h)]
+    sample = people[people.household_no.isin(ok)].iloc[::20]
+    unrated = people[~people.household_no.isin(set(rated.household_no))].iloc[:3]
+    got = by_subject(profiled.features(
+        [MODULE], [token(p) for p in [*sample.resident_id, *unrated.resident_id]]))  # fmt: skip
+    assert len(sample) > 20
+    for person in sample.itertuples():
+        row, want = got[token(str(person.resident_id))], latest.loc[str(person.household_no)]
+        assert row.household_credit_grade == want.grade
+        assert row.household_credit_year == want.year
+        assert row.household_in_credit_village == (want.credit_village == "是")
+    for person in unrated.itertuples():
+        assert got[token(str(person.resident_id))].household_credit_grade is None
+
+
+def test_courts_and_illness(profiled: Profiled) -> None:
+    token = tokens(profiled)
+    court = read_raw(profiled.county, "court_enforcement")
+    listed = read_raw(profiled.county, "dishonest_debtors")
+    ill = read_raw(profiled.county, "medical_serious_illness")
+    cases = court.rows.dropna(subset=["debtor_id"])
+    cases = cases.assign(filed=_dates(cases.filed_on), closed=_dates(cases.closed_on),
+                         amount=cases.amount.astype(float))  # fmt: skip
+    cases = cases[cases.filed <= AS_OF]
+    cases["open"] = [c > AS_OF if pd.notna(c) else s == "执行中"
+                     for c, s in zip(cases.closed, cases.status, strict=True)]  # fmt: skip
+    dd = listed.rows.dropna(subset=["debtor_id"])
+    dd = dd.assign(removed=_dates(dd.removed_on))
+    claims = ill.rows.assign(settled=_dates(ill.rows.settled_on))
+    claims = claims[(claims.settled > M24) & (claims.settled <= AS_OF)]
+    claims["own"] = claims.total_cost.astype(float) - claims.reimbursed.astype(float)
+
+    ids = set(cases.debtor_id) | set(dd.debtor_id) | set(claims.resident_id)
+    sample = sorted(i for i in ids if not (court.touched(i) or listed.touched(i) or ill.touched(i)))
+    people = read_raw(profiled.county, "population_register").rows.resident_id
+    clean = people[~people.isin(ids)].iloc[:3].tolist()
+    got = by_subject(profiled.features([MODULE], [token(i) for i in [*sample, *clean]]))
+    assert len(sample) > 30
+    for pid in sample:
+        row = got[token(pid)]
+        mine = cases[cases.debtor_id == pid]
+        assert row.court_cases_count == len(mine)
+        assert row.court_open_cases == int(mine.open.sum())
+        assert abs(row.court_open_amount - mine[mine.open].amount.sum()) < 1e-6
+        lists = dd[dd.debtor_id == pid]
+        assert row.dishonest_listings_count == len(lists)
+        assert row.dishonest_listed == any(pd.isna(r) or r > AS_OF for r in lists.removed)
+        mine_claims = claims[claims.resident_id == pid]
+        assert row.serious_illness_claims_24m == len(mine_claims)
+        assert abs(row.serious_illness_own_cost_24m - mine_claims.own.sum()) < 1e-6
+    for pid in clean:  # covered by the registers, nothing there: zeros, not NULLs
+        row = got[token(pid)]
+        assert (row.court_cases_count, row.court_open_amount, row.serious_illness_claims_24m) == (
+            0, 0, 0)  # fmt: skip
+        assert row.dishonest_listed is False
+
+
+def test_utility_payments(profiled: Profiled) -> None:
+    """Bills resolved by holder phone and name together, as the resolution rule says."""
+    token = tokens(profiled)
+    bills = read_raw(profiled.county, "utility_payments")
+    reg = read_raw(profiled.county, "population_register")
+    cust = read_raw(profiled.county, "bank_customers")
+    people = (
+        pd.concat(
+            [
+                reg.rows[["resident_id", "name", "phone"]],
+                cust.rows[["resident_id", "name", "phone"]],
+            ]
+        )
+        .dropna()
+        .drop_duplicates()
+    )
+    unique = people.groupby(["phone", "name"]).resident_id.nunique()
+    people = people.set_index(["phone", "name"]).loc[unique[unique == 1].index].reset_index()
+    rows = bills.rows.assign(month=_dates(bills.rows.billing_month))
+    matched = rows.merge(people, left_on=["holder_phone", "holder_name"],
+                         right_on=["phone", "name"])  # fmt: skip
+    linked = matched.groupby("account_no").resident_id.agg(["nunique", "first"])
+    owners = {str(k): str(v) for k, v in linked[linked["nunique"] == 1]["first"].items()}
+    rows = rows[rows.account_no.isin(list(owners))]
+    rows = rows.assign(person=[owners[a] for a in rows.account_no])
+    # The county's feeds end in December 2025, delivered by AS_OF: the window is all there.
+    # (Bills are tied to people through the register, a copy known from 2026-01-05, so an
+    # earlier as-of date knows no bills at all: the point-in-time test below.)
+    window = rows[(rows.month > M12) & (rows.month <= AS_OF)]
+    candidates = sorted(set(window.person))
+    sample = [
+        p
+        for p in candidates[::8]
+        if not bills.touched(p)
+        and not reg.touched(p)
+        and not cust.touched(p)
+        and not any(bills.touched(a) for a in rows[rows.person == p].account_no.unique())
+    ]
+    got = by_subject(profiled.features([MODULE], [token(p) for p in sample]))  # fmt: skip
+    assert len(sample) > 15
+    for pid in sample:
+        mine, row = window[window.person == pid], got[token(pid)]
+        late = pd.to_numeric(mine.days_late)
+        paid = _dates(mine.paid_on)
+        assert row.utility_bills_12m == len(mine)
+        assert abs(row.utility_on_time_share_12m - (late == 0).mean()) < 1e-9
+        assert row.utility_max_days_late_12m == late.max()
+        assert row.utility_unpaid_bills_12m == sum(pd.isna(p) or p > AS_OF for p in paid)
+
+
+def test_point_in_time_nothing_before_the_copies_arrive(profiled: Profiled) -> None:
+    token = tokens(profiled)
+    people = read_raw(profiled.county, "population_register").rows.resident_id.iloc[:50]
+    before = profiled.features([MODULE], [token(p) for p in people], date(2026, 1, 4))
+    assert all(v is None for row in before.drop(["subject", "as_of"]).to_pylist()
+               for v in row.values())  # fmt: skip
