@@ -30,8 +30,7 @@ from purecredit.ingest.catalog import load_catalog
 from purecredit.ingest.pipeline import ingest_directory
 from purecredit.ingest.protect import Protector
 from purecredit.profile.build import build_profiles, subjects
-from purecredit.profile.compute import compute, prepare
-from purecredit.profile.features import PERSON_MODULES
+from purecredit.profile.compute import prepare, profile
 from purecredit.profile.online import OnlineProfiles
 from purecredit.profile.spine import make_spine
 from purecredit.store.lake import Lake
@@ -93,7 +92,7 @@ def main() -> None:
             dates * len(people),
         )
         start = time.perf_counter()
-        table = compute(con, PERSON_MODULES, spine)
+        table = profile(con, "person", spine)
         training_s = time.perf_counter() - start
 
         engine = ledger_engine(Settings(home=tmp / "online"))
@@ -101,7 +100,7 @@ def main() -> None:
         report = build_profiles(lake, catalog, engine, AS_OF)
         build_s = time.perf_counter() - start
 
-        online = OnlineProfiles(engine, "person", PERSON_MODULES)
+        online = OnlineProfiles(engine, "person")
         keys = random.Random(7).choices(people.to_pylist(), k=args.lookups)
         took = []
         for key in keys:

@@ -19,7 +19,7 @@ from purecredit.core.settings import get_settings
 from purecredit.ingest.catalog import load_catalog
 from purecredit.profile.build import build_profiles
 from purecredit.profile.feature import Kind
-from purecredit.profile.features import modules
+from purecredit.profile.features import sections
 from purecredit.profile.online import OnlineProfiles
 from purecredit.store.lake import Lake
 from purecredit.store.ledger import ledger_engine
@@ -82,24 +82,23 @@ def show(
     except Invalid as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
-    chosen = modules(kind)
-    row = OnlineProfiles(ledger_engine(get_settings()), kind, chosen).get(key)
+    row = OnlineProfiles(ledger_engine(get_settings()), kind).get(key)
     if row is None:
         console.print(f"[red]no {kind} profile for {shown}: run `purecredit profile build`[/red]")
         raise typer.Exit(1)
     if as_json:
         body: dict[str, Any] = {"kind": kind, "subject": shown, "as_of": str(row["as_of"])}
-        for module in chosen:
-            body[module.name] = {f.name: _plain(row[f.name]) for f in module.features}
+        for name, _, features in sections(kind):
+            body[name] = {f.name: _plain(row[column]) for f, column in features}
         typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
         return
     console.print(f"[bold]{kind} {shown}[/bold] · profile as of {row['as_of']}")
-    for module in chosen:
-        table = Table(title=module.title, title_justify="left")
+    for _, title, features in sections(kind):
+        table = Table(title=title, title_justify="left")
         for column in ("feature", "value", "unit", "meaning"):
             table.add_column(column)
-        for f in module.features:
-            value = row[f.name]
+        for f, column in features:
+            value = row[column]
             shown_value = f"[dim]missing: {f.missing}[/dim]" if value is None else str(value)
             table.add_row(f.name, shown_value, f.unit or "", f.description)
         console.print(table)
