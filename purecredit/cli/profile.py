@@ -11,15 +11,18 @@ from rich.table import Table
 
 from purecredit.cli.progress import console, steps
 from purecredit.core.crypto import Tokenizer
-from purecredit.core.errors import Invalid
+from purecredit.core.errors import Invalid, NotFound
 from purecredit.core.identifiers import parse_resident_id, parse_uscc
 from purecredit.core.keys import data_zone_keys
 from purecredit.core.masking import mask_resident_id
 from purecredit.core.settings import get_settings
 from purecredit.ingest.catalog import load_catalog
+from purecredit.ingest.protect import Protector
+from purecredit.ingest.vault import Vault
 from purecredit.profile.build import build_profiles
 from purecredit.profile.feature import Kind
 from purecredit.profile.features import sections
+from purecredit.profile.graph import related_online
 from purecredit.profile.online import OnlineProfiles
 from purecredit.store.lake import Lake
 from purecredit.store.ledger import ledger_engine
@@ -102,6 +105,42 @@ def show(
             shown_value = f"[dim]missing: {f.missing}[/dim]" if value is None else str(value)
             table.add_row(f.name, shown_value, f.unit or "", f.description)
         console.print(table)
+
+
+@app.command()
+def related(
+    identifier: Annotated[str, typer.Argument(help="A resident ID number or a USCC.")],
+    hops: Annotated[int, typer.Option(help="1 or 2 steps away.")] = 2,
+) -> None:
+    """Every party within two steps of a person or firm in the current graph: legal
+    representatives, shareholders, household, spouse, related firms, buyers and suppliers.
+    People are shown by masked ID only."""
+    try:
+        _, key, shown = _subject(identifier)
+    except Invalid as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    settings = get_settings()
+    parties = related_online(ledger_engine(settings), key, hops)
+    vault = Protector.from_settings(settings, ledger_engine(settings)).vault
+    table = Table(title=f"parties within {hops} steps of {shown}")
+    for column in ("party", "type", "steps", "path", "via"):
+        table.add_column(column)
+    for party, kind, steps_away, path, via in parties:
+        table.add_row(_shown(party, vault), kind, str(steps_away), path, _shown(via, vault))
+    console.print(table)
+
+
+def _shown(key: str | None, vault: Vault) -> str:
+    """A firm by its USCC (public); a person by the masked form of their ID number."""
+    if key is None:
+        return ""
+    if not key.startswith("id:"):
+        return key
+    try:
+        return mask_resident_id(vault.reveal(key))
+    except NotFound:
+        return "(person not in the vault)"
 
 
 def _plain(value: object) -> object:

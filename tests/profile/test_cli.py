@@ -55,6 +55,20 @@ def test_show_prints_the_profile_masked(profiled: Profiled, home: Path) -> None:
         assert secret not in as_json.output
 
 
+def test_related_lists_parties_with_people_masked(profiled: Profiled, home: Path) -> None:
+    assert runner.invoke(app, ["profile", "build", "--as-of", AS_OF.isoformat()]).exit_code == 0
+    registry = pd.read_csv(
+        profiled.county / "sources/enterprise_registry/enterprise_registry.csv",
+        encoding="gbk", dtype=str, on_bad_lines="skip", encoding_errors="replace",
+    )  # fmt: skip
+    firm = registry.dropna(subset=["法定代表人身份证件号码"]).iloc[0]
+    result = runner.invoke(app, ["profile", "related", firm["统一社会信用代码"]])
+    assert result.exit_code == 0, result.output
+    representative = firm["法定代表人身份证件号码"]
+    assert mask_resident_id(representative) in result.output
+    assert representative not in result.output and "has_legal_rep" in result.output
+
+
 def test_show_rejects_what_is_neither_an_id_nor_a_uscc(home: Path) -> None:
     result = runner.invoke(app, ["profile", "show", "341602199001011230"])  # bad check digit
     assert result.exit_code == 2
