@@ -83,3 +83,13 @@ def known(
         f"ORDER BY r._known_at DESC, r._batch DESC, r._record DESC) AS _version {join}) v "
         "WHERE _version = 1)"
     )
+
+
+def arrived(source: str) -> str:
+    """`(first_known)`: when any record of `source` first reached the bank, as a one-row
+    subquery to CROSS JOIN. A register that covers everyone (courts, property, the loan book)
+    says "nothing on this person" by not listing them, but only once it has arrived: a count
+    is 0 when `first_known < s.cutoff`, and NULL (unknown) before. Reading the whole table's
+    first arrival cannot leak: any later cutoff sees the same or an earlier time.
+    """
+    return f"(SELECT MIN(_known_at) AS first_known FROM r_{source})"

@@ -18,7 +18,7 @@ grows, and a representative's household crop is their family's own price exposur
 
 from __future__ import annotations
 
-from purecredit.profile.feature import Feature, Module, known
+from purecredit.profile.feature import Feature, Module, arrived, known
 
 
 def month_index(column: str) -> str:
@@ -41,11 +41,6 @@ INDUSTRY = """CASE WHEN reg.industry IS NULL THEN NULL
 # The firm's legal representative as of each spine row: compute.py profiles these people.
 LEGAL_REP_SQL = f"""SELECT subject, as_of, legal_rep_id AS person
 FROM {known("enterprise_registry", on="enterprise")} reg WHERE legal_rep_id IS NOT NULL"""
-
-
-def delivered(source: str) -> str:
-    """When a source first reached the bank (a copy knows nothing about anyone before)."""
-    return f"(SELECT MIN(_known_at) AS first_known FROM r_{source})"
 
 
 SQL = f"""
@@ -190,10 +185,10 @@ SELECT s.subject, s.as_of,
   CASE WHEN dd.first_known < s.cutoff THEN COALESCE(listed.listed, 0) = 1 END
     AS on_dishonest_list
 FROM spine s
-CROSS JOIN {delivered("social_security")} ss
-CROSS JOIN {delivered("electronic_licences")} el
-CROSS JOIN {delivered("court_enforcement")} ce
-CROSS JOIN {delivered("dishonest_debtors")} dd
+CROSS JOIN {arrived("social_security")} ss
+CROSS JOIN {arrived("electronic_licences")} el
+CROSS JOIN {arrived("court_enforcement")} ce
+CROSS JOIN {arrived("dishonest_debtors")} dd
 LEFT JOIN reg ON reg.subject = s.subject AND reg.as_of = s.as_of
 LEFT JOIN sales ON sales.subject = s.subject AND sales.as_of = s.as_of
 LEFT JOIN employees ON employees.subject = s.subject AND employees.as_of = s.as_of

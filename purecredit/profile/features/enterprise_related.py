@@ -13,8 +13,8 @@ it; the share is over the 12 complete months before the as-of month (see `enterp
 
 from __future__ import annotations
 
-from purecredit.profile.feature import Feature, Module, known
-from purecredit.profile.features.enterprise import A, delivered, month_index
+from purecredit.profile.feature import Feature, Module, arrived, known
+from purecredit.profile.features.enterprise import A, month_index
 
 # Worst first: D, then C, then M (a new taxpayer, not yet graded), then B, then A.
 GRADE_RANK = (
@@ -111,7 +111,7 @@ SELECT s.subject, s.as_of,
   COALESCE(buyers.amount, 0) / NULLIF(turnover.total, 0) AS top_buyer_share_12m,
   buyers.buyer_uscc AS top_buyer_uscc
 FROM spine s
-CROSS JOIN {delivered("court_enforcement")} ce
+CROSS JOIN {arrived("court_enforcement")} ce
 LEFT JOIN reps reg ON reg.firm = s.subject AND reg.as_of = s.as_of
 LEFT JOIN related ON related.subject = s.subject AND related.as_of = s.as_of
 LEFT JOIN turnover ON turnover.subject = s.subject AND turnover.as_of = s.as_of

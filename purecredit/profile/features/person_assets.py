@@ -14,7 +14,7 @@ money that passes through this bank, a floor on income rather than a measure of 
 
 from __future__ import annotations
 
-from purecredit.profile.feature import Feature, Module, known
+from purecredit.profile.feature import Feature, Module, arrived, known
 from purecredit.profile.features.person_credit import latest_report
 
 _OPEN = 1.0  # 元: principal left below this is rounding in the schedule, not an open loan
@@ -24,7 +24,7 @@ def delivered(source: str) -> str:
     """The spine dates by which `source` had reached the bank at all. Reads `r_<source>` only
     for its first arrival time, which is known by every later cutoff: no leakage."""
     return f"""SELECT d.as_of FROM (SELECT DISTINCT as_of, cutoff FROM spine) d
-  JOIN (SELECT MIN(_known_at) AS first_known FROM r_{source}) r ON r.first_known < d.cutoff"""
+  JOIN {arrived(source)} r ON r.first_known < d.cutoff"""
 
 
 _PRINCIPAL_PAID = (

@@ -9,7 +9,7 @@ tax grades and licences are about the person's *firms*. Herb prices are about no
 
 from __future__ import annotations
 
-from purecredit.profile.feature import Feature, Module, known
+from purecredit.profile.feature import Feature, Module, arrived, known
 
 WINDOWS = "s.as_of, s.cutoff, s.d30, s.d90, s.m3, s.m6, s.m12, s.m24"
 
@@ -98,11 +98,11 @@ firm_agg AS (
   LEFT JOIN licences l ON l.subject = f.enterprise AND l.as_of = f.as_of
   GROUP BY f.subject, f.as_of
 ),
-registry AS (SELECT MIN(_known_at) AS since FROM r_enterprise_registry),
-survey AS (SELECT MIN(_known_at) AS since FROM r_land_planting)
+registry AS {arrived("enterprise_registry")},
+survey AS {arrived("land_planting")}
 SELECT s.subject, s.as_of,
   CASE WHEN latest.year IS NOT NULL THEN TRUE
-       WHEN reg.subject IS NOT NULL AND s.cutoff > survey.since THEN FALSE END
+       WHEN reg.subject IS NOT NULL AND s.cutoff > survey.first_known THEN FALSE END
     AS household_plants_herbs,
   latest.year AS planting_latest_year,
   latest.planted_area AS planted_area_mu,
@@ -111,7 +111,7 @@ SELECT s.subject, s.as_of,
   latest.area_change AS planted_area_change_mu,
   CAST(latest.varieties AS BIGINT) AS planting_varieties_count,
   price_change.change AS main_variety_price_change_12m,
-  CASE WHEN s.cutoff > registry.since THEN COALESCE(firm_agg.live_firms, 0) END
+  CASE WHEN s.cutoff > registry.first_known THEN COALESCE(firm_agg.live_firms, 0) END
     AS legal_rep_live_firms,
   CASE firm_agg.worst WHEN 1 THEN 'A' WHEN 2 THEN 'B' WHEN 3 THEN 'M' WHEN 4 THEN 'C'
     WHEN 5 THEN 'D' END AS legal_rep_worst_tax_grade,

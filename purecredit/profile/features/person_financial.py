@@ -9,7 +9,7 @@ bank has (the count of such months is a feature of its own).
 
 from __future__ import annotations
 
-from purecredit.profile.feature import Feature, Module, known
+from purecredit.profile.feature import Feature, Module, arrived, known
 
 EMPLOYEE = "职工基本养老保险"
 RESIDENT = "城乡居民基本养老保险"
@@ -53,10 +53,8 @@ customer AS (
   SELECT subject, as_of, MIN(opened) AS opened
   FROM {known("bank_customers")} GROUP BY subject, as_of
 ),
-since AS (
-  SELECT (SELECT MIN(_known_at) FROM r_bank_customers) AS customers,
-         (SELECT MIN(_known_at) FROM r_social_security) AS pensions
-)
+customers_since AS {arrived("bank_customers")},
+pensions_since AS {arrived("social_security")}
 SELECT s.subject, s.as_of,
   latest.balance AS deposit_balance_latest,
   deposits.avg_balance_6m AS deposit_avg_balance_6m,
@@ -70,19 +68,20 @@ SELECT s.subject, s.as_of,
          / deposits.avg_inflow_12m END AS deposit_inflow_cv_12m,
   CASE WHEN deposits.subject IS NOT NULL OR customer.subject IS NOT NULL
        THEN COALESCE(deposits.months_12m, 0) END AS deposit_months_12m,
-  CASE WHEN s.cutoff > since.pensions THEN COALESCE(pension.months_24m, 0) END
+  CASE WHEN s.cutoff > pensions_since.first_known THEN COALESCE(pension.months_24m, 0) END
     AS pension_months_24m,
   pension_base.base AS pension_latest_base,
   CASE WHEN pension.employee = 1 AND pension.resident = 1 THEN '{EMPLOYEE}+{RESIDENT}'
        WHEN pension.employee = 1 THEN '{EMPLOYEE}'
        WHEN pension.resident = 1 THEN '{RESIDENT}' END AS pension_schemes_24m,
   CASE WHEN customer.subject IS NOT NULL THEN TRUE
-       WHEN s.cutoff > since.customers THEN FALSE END AS is_bank_customer,
+       WHEN s.cutoff > customers_since.first_known THEN FALSE END AS is_bank_customer,
   CAST(EXTRACT(YEAR FROM s.as_of) * 12 + EXTRACT(MONTH FROM s.as_of)
        - EXTRACT(YEAR FROM customer.opened) * 12 - EXTRACT(MONTH FROM customer.opened)
        AS BIGINT) AS bank_customer_months
 FROM spine s
-CROSS JOIN since
+CROSS JOIN customers_since
+CROSS JOIN pensions_since
 LEFT JOIN latest ON latest.subject = s.subject AND latest.as_of = s.as_of
 LEFT JOIN deposits ON deposits.subject = s.subject AND deposits.as_of = s.as_of
 LEFT JOIN pension ON pension.subject = s.subject AND pension.as_of = s.as_of

@@ -9,14 +9,9 @@ planting in `person_business`.
 
 from __future__ import annotations
 
-from purecredit.profile.feature import Feature, Module, known
+from purecredit.profile.feature import Feature, Module, arrived, known
 
 WINDOWS = "s.as_of, s.cutoff, s.d30, s.d90, s.m3, s.m6, s.m12, s.m24"
-
-
-def _since(source: str) -> str:
-    """When the bank first knew any record of a register: before that it covers no one."""
-    return f"(SELECT MIN(_known_at) AS since FROM r_{source})"
 
 
 SQL = f"""
@@ -61,23 +56,25 @@ SELECT s.subject, s.as_of,
   village.credit_village = '是' AS household_in_credit_village,
   village.grade AS household_credit_grade,
   village.year AS household_credit_year,
-  CASE WHEN s.cutoff > ce.since THEN COALESCE(court.cases, 0) END AS court_cases_count,
-  CASE WHEN s.cutoff > ce.since THEN COALESCE(court.open_cases, 0) END AS court_open_cases,
-  CASE WHEN s.cutoff > ce.since THEN COALESCE(court.open_amount, 0) END AS court_open_amount,
-  CASE WHEN s.cutoff > dd.since THEN COALESCE(dishonest.listed, 0) = 1 END AS dishonest_listed,
-  CASE WHEN s.cutoff > dd.since THEN COALESCE(dishonest.listings, 0) END
+  CASE WHEN s.cutoff > ce.first_known THEN COALESCE(court.cases, 0) END AS court_cases_count,
+  CASE WHEN s.cutoff > ce.first_known THEN COALESCE(court.open_cases, 0) END AS court_open_cases,
+  CASE WHEN s.cutoff > ce.first_known THEN COALESCE(court.open_amount, 0) END AS court_open_amount,
+  CASE WHEN s.cutoff > dd.first_known THEN COALESCE(dishonest.listed, 0) = 1 END
+    AS dishonest_listed,
+  CASE WHEN s.cutoff > dd.first_known THEN COALESCE(dishonest.listings, 0) END
     AS dishonest_listings_count,
-  CASE WHEN s.cutoff > mi.since THEN COALESCE(illness.claims, 0) END AS serious_illness_claims_24m,
-  CASE WHEN s.cutoff > mi.since THEN COALESCE(illness.own_cost, 0) END
+  CASE WHEN s.cutoff > mi.first_known THEN COALESCE(illness.claims, 0) END
+    AS serious_illness_claims_24m,
+  CASE WHEN s.cutoff > mi.first_known THEN COALESCE(illness.own_cost, 0) END
     AS serious_illness_own_cost_24m,
   bills.bills AS utility_bills_12m,
   bills.on_time AS utility_on_time_share_12m,
   bills.max_late AS utility_max_days_late_12m,
   bills.unpaid AS utility_unpaid_bills_12m
 FROM spine s
-CROSS JOIN {_since("court_enforcement")} ce
-CROSS JOIN {_since("dishonest_debtors")} dd
-CROSS JOIN {_since("medical_serious_illness")} mi
+CROSS JOIN {arrived("court_enforcement")} ce
+CROSS JOIN {arrived("dishonest_debtors")} dd
+CROSS JOIN {arrived("medical_serious_illness")} mi
 LEFT JOIN reg ON reg.subject = s.subject AND reg.as_of = s.as_of
 LEFT JOIN village ON village.subject = reg.household_no AND village.as_of = s.as_of
 LEFT JOIN court ON court.subject = s.subject AND court.as_of = s.as_of
