@@ -6,8 +6,10 @@
 built and ingested first (not timed). Then, timed:
 
 1. prepare: every source's records and their resolution (DuckDB over the lake);
-2. a training table: every person x `--dates` month ends (the 12 months before the study
-   date's delivery), all person modules;
+2. a training table: every person x `--dates` month ends from January 2026 on, all person
+   modules: the county is ingested as delivered on 5 January 2026, so from then on every
+   source is known and each row joins every record it would in production (earlier dates
+   would see no copy-delivered source and flatter the timing);
 3. full materialisation: `build_profiles` as of one date into the ledger (SQLite);
 4. online lookups: `OnlineProfiles.get` for 20,000 random subjects, p50 and p99.
 """
@@ -20,7 +22,7 @@ import os
 import random
 import tempfile
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -42,14 +44,13 @@ OBSERVED = datetime(2026, 1, 5)
 AS_OF = date(2026, 1, 31)
 
 
-def _month_ends(last: date, n: int) -> list[date]:
+def _month_ends(first: date, n: int) -> list[date]:
+    """`n` month ends from `first`'s month on."""
     ends = []
-    year, month = last.year, last.month
-    for _ in range(n):
-        first_next = date(year + month // 12, month % 12 + 1, 1)
-        ends.append(date.fromordinal(first_next.toordinal() - 1))
-        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
-    return sorted(ends)
+    for k in range(n):
+        index = first.year * 12 + first.month + k  # the month after the k-th
+        ends.append(date(index // 12, index % 12 + 1, 1) - timedelta(days=1))
+    return ends
 
 
 def _ingested(people: int, tmp: Path) -> Path:
@@ -86,7 +87,7 @@ def main() -> None:
         prepare_s = time.perf_counter() - start
 
         people = subjects(con, catalog, "person", AS_OF)
-        dates = _month_ends(date(2025, 12, 31), args.dates)
+        dates = _month_ends(AS_OF, args.dates)
         spine = make_spine(
             np.repeat(np.asarray(people.to_pylist(), dtype=object), len(dates)),
             dates * len(people),
