@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import pyarrow as pa
@@ -28,6 +29,9 @@ from tests.ingest.conftest import OBSERVED, run_ingest
 # observed month by month and are known earlier too.
 AS_OF = date(2026, 1, 31)
 assert OBSERVED.date() < AS_OF
+ARRIVED = date(2026, 1, 5)  # the day the copies and the bureau extracts reached the bank
+BEFORE = date(2025, 6, 30)  # before any copy, bureau extract or the loan book was known
+assert OBSERVED.date() == ARRIVED
 
 
 @dataclass
@@ -70,3 +74,15 @@ def profiled(
     _, lake = run_ingest(county, home)
     con = prepare(lake, load_catalog())
     return Profiled(county, manifest, home, lake, con, Settings(home=home))
+
+
+def by_subject(table: pa.Table) -> dict[str, SimpleNamespace]:
+    """Feature rows by subject, NULL as None (pandas would turn a NULL text into NaN)."""
+    return {row["subject"]: SimpleNamespace(**row) for row in table.to_pylist()}
+
+
+def same(got: object, expected: float | None) -> bool:
+    """Equal within float rounding, NULL matching NULL (NaN or None)."""
+    if expected is None or expected != expected:
+        return got is None or got != got
+    return got == pytest.approx(expected)

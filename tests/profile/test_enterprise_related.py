@@ -1,5 +1,6 @@
 """The related-parties module against related firms and buyer shares worked out in pandas from
-the delivered registry, shareholder, tax and court files (cleaned as in test_enterprise)."""
+the delivered registry, shareholder, tax and court files (read and cleaned by `raw` as in
+test_enterprise)."""
 
 from __future__ import annotations
 
@@ -8,20 +9,10 @@ from datetime import date
 
 import pandas as pd
 import pytest
-import sqlglot
 
 from purecredit.profile.features import enterprise_related
-from tests.profile.conftest import AS_OF, Profiled
-from tests.profile.test_enterprise import (
-    EARLY,
-    clean,
-    raw_csv,
-    raw_jsonl,
-    raw_monthly,
-    registry,
-    same,
-    uscc_ok,
-)
+from tests.profile.conftest import AS_OF, BEFORE, Profiled, same
+from tests.profile.raw import clean, read_monthly, read_text, registry, uscc_ok
 
 WORST = {"D": 5, "C": 4, "M": 3, "B": 2, "A": 1}
 
@@ -37,8 +28,8 @@ def features(profiled: Profiled, subjects: list[str], as_of: date = AS_OF) -> pd
 
 def raw_related(profiled: Profiled) -> dict[str, set[str]]:
     """Firms sharing a legal rep or shareholder, or holding shares one in the other."""
-    reg = registry(profiled)
-    holders = raw_csv(profiled, "enterprise_shareholders")
+    reg = registry(profiled.county)
+    holders = read_text(profiled.county, "enterprise_shareholders")
     holders = holders[holders.uscc.isin(reg.index)]  # the module relates registered firms
     holders = holders[holders.holder_uscc.map(lambda v: v == "" or uscc_ok(v))]
     holders = clean(holders, ["uscc", "holder_name"], [], [], ids=("holder_id",))
@@ -55,21 +46,14 @@ def raw_related(profiled: Profiled) -> dict[str, set[str]]:
     return related
 
 
-def test_sql_is_portable() -> None:
-    sqlglot.transpile(
-        enterprise_related.SQL, read="duckdb", write="spark",
-        unsupported_level=sqlglot.ErrorLevel.RAISE,
-    )  # fmt: skip
-
-
 def test_related_firms(profiled: Profiled) -> None:
-    firms = sorted(registry(profiled).index)
+    firms = sorted(registry(profiled.county).index)
     related = raw_related(profiled)
     assert any(related.get(f) for f in firms)
-    grades = clean(raw_csv(profiled, "tax_credit_grade"), ["uscc", "year"], ["uscc"], [])
+    grades = clean(read_text(profiled.county, "tax_credit_grade"), ["uscc", "year"], ["uscc"], [])
     grades = grades.assign(year=grades.year.astype(int)).sort_values("year")
     last_grade = grades.groupby("uscc").grade.last()
-    cases = raw_jsonl(profiled, "court_enforcement")
+    cases = read_text(profiled.county, "court_enforcement")
     cases = clean(cases[cases.debtor_uscc != ""], ["case_no"], ["debtor_uscc"], ["filed_on"],
                   optional_dates=("closed_on",))  # fmt: skip
     open_ = cases[(cases.closed_on > AS_OF.isoformat())
@@ -89,11 +73,11 @@ def test_related_firms(profiled: Profiled) -> None:
         amount = sum(open_amount.get(o, 0.0) for o in others)
         assert out.related_open_enforcement_amount == pytest.approx(amount), uscc
     # Before the registry copy reached the bank no relation is known.
-    early = features(profiled, firms[:5], EARLY)
+    early = features(profiled, firms[:5], BEFORE)
     assert early.related_firms.isna().all()
 
 
-@pytest.mark.parametrize("as_of", [EARLY, AS_OF])
+@pytest.mark.parametrize("as_of", [BEFORE, AS_OF])
 def test_top_buyer_share(profiled: Profiled, as_of: date) -> None:
     a = as_of.year * 12 + as_of.month
 
@@ -102,10 +86,10 @@ def test_top_buyer_share(profiled: Profiled, as_of: date) -> None:
         m = day.dt.year * 12 + day.dt.month
         return frame[(m >= a - 12) & (m <= a - 1)]
 
-    inv = raw_monthly(profiled, "tax_invoices", as_of)
+    inv = read_monthly(profiled.county, "tax_invoices", as_of)
     inv = window(clean(inv, ["seller_uscc", "buyer_uscc", "period"],
                        ["seller_uscc", "buyer_uscc"], ["period"]), "period")  # fmt: skip
-    ret = raw_monthly(profiled, "tax_returns", as_of)
+    ret = read_monthly(profiled.county, "tax_returns", as_of)
     ret = window(clean(ret, ["uscc", "period"], ["uscc"], ["period"],
                        optional_dates=("filed_on",)), "period")  # fmt: skip
     monthly = (
@@ -117,7 +101,7 @@ def test_top_buyer_share(profiled: Profiled, as_of: date) -> None:
     by_buyer = inv.groupby(["seller_uscc", "buyer_uscc"]).amount.sum().reset_index()
     top = by_buyer.sort_values(["amount", "buyer_uscc"], ascending=[False, True])
     top = top.drop_duplicates("seller_uscc").set_index("seller_uscc")
-    sellers = sorted(set(top.index) & set(registry(profiled).index))
+    sellers = sorted(set(top.index) & set(registry(profiled.county).index))
     quiet = sorted(set(turnover.index) - set(top.index))[:20]
     assert sellers and quiet
     got = features(profiled, sellers + quiet, as_of)

@@ -21,7 +21,7 @@ from purecredit.profile.graph import (
 )
 from purecredit.store.ledger import make_engine
 from tests.profile.conftest import Profiled
-from tests.profile.test_enterprise import clean, lake_id, raw_csv, registry
+from tests.profile.raw import clean, read_text, registry, tokens
 
 REVERSE = {
     "legal_rep_of": "has_legal_rep",
@@ -66,29 +66,30 @@ def test_every_edge_has_its_reverse(graph: Profiled) -> None:
 
 def test_registry_relations_appear(graph: Profiled) -> None:
     con = graph.con
-    reg = registry(graph)
+    token = tokens(graph)
+    reg = registry(graph.county)
     for uscc in reg[reg.legal_rep_id != ""].index[:20]:
-        rep = lake_id(graph, reg.loc[uscc, "legal_rep_id"])
+        rep = token(reg.loc[uscc, "legal_rep_id"])
         rows = con.execute(
             "SELECT kind FROM edges WHERE src = ? AND dst = ?", [rep, uscc]
         ).fetchall()
         assert ("legal_rep_of",) in rows, uscc
-    holders = raw_csv(graph, "enterprise_shareholders")
+    holders = read_text(graph.county, "enterprise_shareholders")
     holders = holders[holders.uscc.isin(reg.index) & (holders.holder_id != "")]
     holders = clean(holders, ["uscc", "holder_name"], [], [], ids=("holder_id",))
     assert len(holders) > 5
     for row in holders.itertuples():
         weight = con.execute(
             "SELECT weight FROM edges WHERE src = ? AND dst = ? AND kind = 'shareholder_of'",
-            [lake_id(graph, row.holder_id), row.uscc],
+            [token(row.holder_id), row.uscc],
         ).fetchall()
         assert weight == [(pytest.approx(float(row.share_pct)),)], row.uscc
 
 
 def _pair_with_other_rep(graph: Profiled) -> tuple[str, str, str]:
     """From the raw files: firms A and B sharing a party, B's legal rep not A's."""
-    reg = registry(graph)
-    holders = raw_csv(graph, "enterprise_shareholders")
+    reg = registry(graph.county)
+    holders = read_text(graph.county, "enterprise_shareholders")
     holders = holders[holders.uscc.isin(reg.index)]
     parties: dict[str, set[str]] = defaultdict(set)
     for uscc, rep in reg.legal_rep_id.items():
@@ -100,7 +101,7 @@ def _pair_with_other_rep(graph: Profiled) -> tuple[str, str, str]:
         for b, pb in sorted(parties.items()):
             rep_b = reg.loc[b, "legal_rep_id"]
             if a != b and pa_ & pb and rep_b and rep_b != reg.loc[a, "legal_rep_id"]:
-                return a, b, lake_id(graph, rep_b)
+                return a, b, tokens(graph)(rep_b)
     raise AssertionError("the small county has no two firms sharing a party")
 
 

@@ -1,5 +1,5 @@
-"""The financial module against an independent reading of the delivered files (see
-test_person_business for `read_raw` and how defective records are kept out)."""
+"""The financial module against an independent reading of the delivered files (`raw.read`,
+values as text; defective records and the subjects they name are kept out)."""
 
 from __future__ import annotations
 
@@ -7,36 +7,25 @@ import statistics
 from datetime import date
 
 import pandas as pd
-import sqlglot
 
 from purecredit.profile.features.person_financial import MODULE
-from tests.profile.conftest import AS_OF, Profiled
-from tests.profile.test_person_business import by_subject, read_raw, tokens
+from tests.profile.conftest import AS_OF, Profiled, by_subject
+from tests.profile.raw import dates, read, tokens
 
 # Window starts of AS_OF (2026-01-31).
 M3, M6, M12, M24 = date(2025, 10, 31), date(2025, 7, 31), date(2025, 1, 31), date(2024, 1, 31)
 
 
-def _dates(column: pd.Series) -> pd.Series:
-    return pd.to_datetime(column).dt.date
-
-
-def test_sql_is_portable() -> None:
-    sqlglot.transpile(
-        MODULE.sql, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE
-    )
-
-
 def test_deposits_and_customer(profiled: Profiled) -> None:
     """Accounts summed per month, then averaged over the person's months."""
     token = tokens(profiled)
-    cust = read_raw(profiled.county, "bank_customers")
-    dep = read_raw(profiled.county, "bank_deposits")
+    cust = read(profiled.county, "bank_customers", text=True)
+    dep = read(profiled.county, "bank_deposits", text=True)
     owners = cust.rows.drop_duplicates("customer_no").set_index("customer_no").resident_id
     rows = dep.rows[dep.rows.customer_no.isin(owners.index)]
     rows = rows.assign(
         person=rows.customer_no.map(owners),
-        month=_dates(rows.month),
+        month=dates(rows.month),
         balance=rows.balance.astype(float),
         inflow=pd.to_numeric(rows.inflow),
     )
@@ -48,7 +37,7 @@ def test_deposits_and_customer(profiled: Profiled) -> None:
     sample = [p for p in persons if not cust.touched(p)
               and not any(dep.touched(a) for a in accounts[p])]  # fmt: skip
     customers = set(cust.rows.resident_id)
-    people = read_raw(profiled.county, "population_register").rows.resident_id
+    people = read(profiled.county, "population_register", text=True).rows.resident_id
     outsider = people[~people.isin(customers)].iloc[0]
     got = by_subject(profiled.features([MODULE], [token(p) for p in [*sample, outsider]]))
     assert len(sample) > 20
@@ -67,7 +56,7 @@ def test_deposits_and_customer(profiled: Profiled) -> None:
         if cv is not None:
             assert abs(row.deposit_inflow_cv_12m - cv) < 1e-9
         assert row.deposit_months_12m == len(y)
-        opened = _dates(cust.rows[cust.rows.resident_id == pid].opened).min()
+        opened = dates(cust.rows[cust.rows.resident_id == pid].opened).min()
         assert row.is_bank_customer is True
         assert row.bank_customer_months == (AS_OF.year - opened.year) * 12 + (
             AS_OF.month - opened.month)  # fmt: skip
@@ -77,8 +66,8 @@ def test_deposits_and_customer(profiled: Profiled) -> None:
 
 
 def _pension(profiled: Profiled) -> tuple[pd.DataFrame, list[str]]:
-    ss = read_raw(profiled.county, "social_security")
-    rows = ss.rows.assign(month=_dates(ss.rows.month), base=pd.to_numeric(ss.rows.base))
+    ss = read(profiled.county, "social_security", text=True)
+    rows = ss.rows.assign(month=dates(ss.rows.month), base=pd.to_numeric(ss.rows.base))
     people = sorted(set(rows.resident_id))[::40]
     return rows, [p for p in people if not ss.touched(p)]
 

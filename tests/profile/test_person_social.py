@@ -1,35 +1,24 @@
-"""The social module against an independent reading of the delivered files (see
-test_person_business for `read_raw` and how defective records are kept out)."""
+"""The social module against an independent reading of the delivered files (`raw.read`,
+values as text; defective records and the subjects they name are kept out)."""
 
 from __future__ import annotations
 
 from datetime import date
 
 import pandas as pd
-import sqlglot
 
 from purecredit.profile.features.person_social import MODULE
-from tests.profile.conftest import AS_OF, Profiled
-from tests.profile.test_person_business import by_subject, read_raw, tokens
+from tests.profile.conftest import AS_OF, Profiled, by_subject
+from tests.profile.raw import dates, read, tokens
 
 M12 = date(2025, 1, 31)  # the window starts of AS_OF (2026-01-31)
 M24 = date(2024, 1, 31)
 
 
-def _dates(column: pd.Series) -> pd.Series:
-    return pd.to_datetime(column).dt.date
-
-
-def test_sql_is_portable() -> None:
-    sqlglot.transpile(
-        MODULE.sql, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE
-    )
-
-
 def test_credit_village_of_the_household(profiled: Profiled) -> None:
     token = tokens(profiled)
-    reg = read_raw(profiled.county, "population_register")
-    village = read_raw(profiled.county, "credit_village")
+    reg = read(profiled.county, "population_register", text=True)
+    village = read(profiled.county, "credit_village", text=True)
     rated = village.rows.assign(year=village.rows.year.astype(int)).sort_values("year")
     latest = rated.groupby("household_no").last()
     people = reg.rows.drop_duplicates("resident_id")
@@ -50,24 +39,24 @@ def test_credit_village_of_the_household(profiled: Profiled) -> None:
 
 def test_courts_and_illness(profiled: Profiled) -> None:
     token = tokens(profiled)
-    court = read_raw(profiled.county, "court_enforcement")
-    listed = read_raw(profiled.county, "dishonest_debtors")
-    ill = read_raw(profiled.county, "medical_serious_illness")
+    court = read(profiled.county, "court_enforcement", text=True)
+    listed = read(profiled.county, "dishonest_debtors", text=True)
+    ill = read(profiled.county, "medical_serious_illness", text=True)
     cases = court.rows.dropna(subset=["debtor_id"])
-    cases = cases.assign(filed=_dates(cases.filed_on), closed=_dates(cases.closed_on),
+    cases = cases.assign(filed=dates(cases.filed_on), closed=dates(cases.closed_on),
                          amount=cases.amount.astype(float))  # fmt: skip
     cases = cases[cases.filed <= AS_OF]
     cases["open"] = [c > AS_OF if pd.notna(c) else s == "执行中"
                      for c, s in zip(cases.closed, cases.status, strict=True)]  # fmt: skip
     dd = listed.rows.dropna(subset=["debtor_id"])
-    dd = dd.assign(removed=_dates(dd.removed_on))
-    claims = ill.rows.assign(settled=_dates(ill.rows.settled_on))
+    dd = dd.assign(removed=dates(dd.removed_on))
+    claims = ill.rows.assign(settled=dates(ill.rows.settled_on))
     claims = claims[(claims.settled > M24) & (claims.settled <= AS_OF)]
     claims["own"] = claims.total_cost.astype(float) - claims.reimbursed.astype(float)
 
     ids = set(cases.debtor_id) | set(dd.debtor_id) | set(claims.resident_id)
     sample = sorted(i for i in ids if not (court.touched(i) or listed.touched(i) or ill.touched(i)))
-    people = read_raw(profiled.county, "population_register").rows.resident_id
+    people = read(profiled.county, "population_register", text=True).rows.resident_id
     clean = people[~people.isin(ids)].iloc[:3].tolist()
     got = by_subject(profiled.features([MODULE], [token(i) for i in [*sample, *clean]]))
     assert len(sample) > 30
@@ -93,9 +82,9 @@ def test_courts_and_illness(profiled: Profiled) -> None:
 def test_utility_payments(profiled: Profiled) -> None:
     """Bills resolved by holder phone and name together, as the resolution rule says."""
     token = tokens(profiled)
-    bills = read_raw(profiled.county, "utility_payments")
-    reg = read_raw(profiled.county, "population_register")
-    cust = read_raw(profiled.county, "bank_customers")
+    bills = read(profiled.county, "utility_payments", text=True)
+    reg = read(profiled.county, "population_register", text=True)
+    cust = read(profiled.county, "bank_customers", text=True)
     people = (
         pd.concat(
             [
@@ -108,7 +97,7 @@ def test_utility_payments(profiled: Profiled) -> None:
     )
     unique = people.groupby(["phone", "name"]).resident_id.nunique()
     people = people.set_index(["phone", "name"]).loc[unique[unique == 1].index].reset_index()
-    rows = bills.rows.assign(month=_dates(bills.rows.billing_month))
+    rows = bills.rows.assign(month=dates(bills.rows.billing_month))
     matched = rows.merge(people, left_on=["holder_phone", "holder_name"],
                          right_on=["phone", "name"])  # fmt: skip
     linked = matched.groupby("account_no").resident_id.agg(["nunique", "first"])
@@ -133,7 +122,7 @@ def test_utility_payments(profiled: Profiled) -> None:
     for pid in sample:
         mine, row = window[window.person == pid], got[token(pid)]
         late = pd.to_numeric(mine.days_late)
-        paid = _dates(mine.paid_on)
+        paid = dates(mine.paid_on)
         assert row.utility_bills_12m == len(mine)
         assert abs(row.utility_on_time_share_12m - (late == 0).mean()) < 1e-9
         assert row.utility_max_days_late_12m == late.max()
@@ -142,7 +131,7 @@ def test_utility_payments(profiled: Profiled) -> None:
 
 def test_point_in_time_nothing_before_the_copies_arrive(profiled: Profiled) -> None:
     token = tokens(profiled)
-    people = read_raw(profiled.county, "population_register").rows.resident_id.iloc[:50]
+    people = read(profiled.county, "population_register", text=True).rows.resident_id.iloc[:50]
     before = profiled.features([MODULE], [token(p) for p in people], date(2026, 1, 4))
     assert all(v is None for row in before.drop(["subject", "as_of"]).to_pylist()
                for v in row.values())  # fmt: skip

@@ -11,7 +11,7 @@ import sqlglot
 from purecredit.ingest.catalog import load_catalog
 from purecredit.profile.doc import REGENERATE, features_markdown
 from purecredit.profile.feature import Module
-from purecredit.profile.features import ENTERPRISE_MODULES, PERSON_MODULES
+from purecredit.profile.features import ENTERPRISE_MODULES, LEGAL_REP_SQL, PERSON_MODULES
 
 ALL = [*PERSON_MODULES, *ENTERPRISE_MODULES]
 DOC = Path(__file__).parents[2] / "docs" / "features.md"
@@ -38,6 +38,14 @@ def test_module_sql_is_portable_to_spark(module: Module) -> None:
     unsupported (sqlglot raises on a construct Spark lacks)."""
     spark = sqlglot.transpile(
         module.sql, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE
+    )
+    assert len(spark) == 1 and "spine" in spark[0]
+
+
+def test_legal_rep_sql_is_portable_to_spark() -> None:
+    """The firm -> legal representative mapping behind the enterprise profile's second layer."""
+    spark = sqlglot.transpile(
+        LEGAL_REP_SQL, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE
     )
     assert len(spark) == 1 and "spine" in spark[0]
 

@@ -1,0 +1,285 @@
+"""The profile tests' one reading of the county's delivered files, with no ingest code.
+
+`read` takes a source's files in whatever format they were delivered (CSV in UTF-8 or GBK,
+JSON lines, Parquet, XLSX) and names the columns by catalogue field. Lines are decoded
+leniently, so a damaged record still shows whom it is about. The county's truth
+(`truth/defects.parquet`, records numbered from 1 in each file) lists its deliberately
+defective records; `read` sets them apart, except the kinds a caller accepts:
+
+- the person tests drop every defective record, and leave out of the exact comparison the
+  subjects any of them names (`Raw.touched`, `Raw.damaged`): a quarantined or duplicated row
+  changes what the lake holds, which is the ingest's business, tested there. The credit and
+  assets tests keep the records ingest accepts (`ACCEPTED`).
+- the enterprise tests drop only the lines no reader can take (`UNREADABLE`) and clean the
+  rest as a careful analyst would (`clean`): canonical, valid codes and ISO dates, the last
+  copy of a duplicate.
+
+`day`, `dates` and `tokens` turn delivered dates and IDs into what the features hold.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pandas as pd
+import pyarrow.parquet as pq
+
+from purecredit.core.errors import Invalid
+from purecredit.core.identifiers import parse_resident_id, parse_uscc
+from purecredit.ingest.catalog import load_catalog
+from tests.profile.conftest import Profiled
+
+ACCEPTED = ("missing", "late_arriving")  # defective records that ingest still accepts
+UNREADABLE = ("bad_encoding", "wrong_column_count")  # lines that do not read as a record
+
+
+@dataclass(frozen=True)
+class Raw:
+    rows: pd.DataFrame  # the records kept, columns named by catalogue field
+    damaged: pd.DataFrame  # the defective records set apart, the same columns
+    texts: tuple[str, ...]  # the text of each record set apart
+
+    def touched(self, key: str) -> bool:
+        """Whether any record set apart mentions `key`."""
+        return any(key in text for text in self.texts)
+
+
+def read(
+    county: Path,
+    source: str,
+    *,
+    accept: Collection[str] = (),
+    text: bool = False,
+    files: Callable[[Path], bool] | None = None,
+) -> Raw:
+    """A source as delivered, the defect log's records set apart unless of a kind in `accept`.
+
+    Values are as delivered (text from CSV, JSON values, Parquet and XLSX cell values; None
+    when empty), or all text with `text`. `files` picks the files to read (all by default)."""
+    fields = list(load_catalog().source(source).fields)
+    kept: list[dict[str, Any]] = []
+    damaged: list[dict[str, Any]] = []
+    texts: list[str] = []
+    for record in _delivered(county, source):
+        if files is not None and not files(county / record.file):
+            continue
+        values = record.named(text)
+        if record.defect is None or record.defect in accept:
+            kept.append(values)
+        else:
+            damaged.append(values)
+            texts.append(record.text())
+    return Raw(
+        pd.DataFrame(kept, columns=fields), pd.DataFrame(damaged, columns=fields), tuple(texts)
+    )
+
+
+@dataclass(frozen=True)
+class _Record:
+    file: str  # relative to the county
+    values: dict[str, Any]  # delivered header -> value as delivered
+    line: str  # the decoded line of a text format ("" otherwise)
+    names: dict[str, str]  # delivered header -> catalogue field
+    defect: str | None
+
+    def named(self, text: bool) -> dict[str, Any]:
+        return {self.names.get(k, k): _text(v) if text else v for k, v in self.values.items()}
+
+    def text(self) -> str:
+        if not self.values:
+            return self.line
+        return json.dumps({k: _text(v) for k, v in self.values.items()}, ensure_ascii=False)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+@functools.cache
+def _delivered(county: Path, name: str) -> tuple[_Record, ...]:
+    """Every record of every file of a source, in delivery order, with its logged defect."""
+    source = load_catalog().source(name)
+    names = source.header_map()
+    defects = _defects(county)
+    out: list[_Record] = []
+    for path in sorted((county / "sources" / name).glob(source.files)):
+        file = path.relative_to(county).as_posix()
+        for number, (values, line) in enumerate(
+            _records(path, source.format, source.encoding), start=1
+        ):
+            out.append(_Record(file, values, line, names, defects.get((file, number))))
+    return tuple(out)
+
+
+@functools.cache
+def _defects(county: Path) -> dict[tuple[str, int], str]:
+    log = pd.read_parquet(county / "truth" / "defects.parquet")
+    return {
+        (file, int(record)): defect
+        for file, record, defect in zip(log.file, log.record, log.defect, strict=True)
+    }
+
+
+def _records(path: Path, fmt: str, encoding: str) -> Iterator[tuple[dict[str, Any], str]]:
+    """A file's data records in order: (values by delivered header, the decoded line)."""
+    if fmt == "parquet":
+        for row in pq.read_table(path).to_pylist():
+            yield row, ""
+        return
+    if fmt == "xlsx":
+        sheet = openpyxl.load_workbook(path, read_only=True).active
+        assert sheet is not None
+        cells = sheet.iter_rows(values_only=True)
+        head = [str(h) for h in next(cells)]
+        for row in cells:
+            values = {h: v.date().isoformat() if isinstance(v, datetime) else v
+                      for h, v in zip(head, row, strict=False)}  # fmt: skip
+            yield values, ""
+        return
+    lines = [line.decode(encoding, errors="replace") for line in path.read_bytes().split(b"\n")]
+    lines = [line for line in lines if line]
+    if fmt == "csv":
+        head = next(csv.reader([lines.pop(0)]))
+        for line in lines:
+            row = next(csv.reader([line]))
+            yield {h: c if c != "" else None for h, c in zip(head, row, strict=False)}, line
+        return
+    for line in lines:
+        try:
+            parsed: Any = json.loads(line)
+        except json.JSONDecodeError:
+            parsed = None
+        yield (parsed if isinstance(parsed, dict) else {}), line
+
+
+# Typed values.
+
+
+def day(value: Any) -> date | None:
+    """A delivered date (ISO text, or a timestamp) as a date; None when empty or not a date."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    stamp = pd.to_datetime(value, errors="coerce")
+    return None if pd.isna(stamp) else stamp.date()
+
+
+def dates(column: pd.Series) -> pd.Series:
+    """A column of delivered dates as dates (NaT when empty)."""
+    return pd.to_datetime(column).dt.date
+
+
+class Keys:
+    """Delivered resident IDs -> their keys in the lake (`id:…`), one tokenizer for many."""
+
+    def __init__(self, profiled: Profiled) -> None:
+        self._keys = profiled.tokenizer()
+
+    def __call__(self, plain: str) -> str:
+        """The key of an ID as written."""
+        return self._keys.token(plain, "id")
+
+    def of(self, value: object) -> str | None:
+        """The key of a delivered ID normalised as ingest does (trimmed, upper case); None
+        when there is none."""
+        return self(value.strip().upper()) if isinstance(value, str) else None
+
+    def all(self, values: Iterable[object]) -> set[str]:
+        """The keys of the non-empty IDs among `values`."""
+        return {self(v.strip().upper()) for v in values if isinstance(v, str) and v}
+
+
+def tokens(profiled: Profiled) -> Keys:
+    return Keys(profiled)
+
+
+# The enterprise tests' reading: everything readable, then cleaned as an analyst would.
+
+READABLE = (
+    "missing",
+    "late_arriving",
+    "exact_duplicate",
+    "near_duplicate",
+    "bad_checksum",
+    "impossible_date",
+)  # every kind not UNREADABLE: `clean` finds those it must, as a careful analyst would
+
+
+def read_text(county: Path, source: str) -> pd.DataFrame:
+    """Every readable record as text ("" when empty), CSV and JSON values trimmed."""
+    rows = read(county, source, accept=READABLE).rows.fillna("").astype(str)
+    if load_catalog().source(source).format == "xlsx":
+        return rows
+    trimmed: pd.DataFrame = rows.apply(lambda column: column.str.strip())
+    return trimmed
+
+
+def read_monthly(county: Path, source: str, as_of: date) -> pd.DataFrame:
+    """The monthly files the bank had received by the end of `as_of`, values as delivered."""
+    lag = load_catalog().source(source).observed_lag_days
+
+    def received(path: Path) -> bool:
+        month = datetime.strptime(path.stem[-7:], "%Y-%m").date()
+        first_next = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+        return first_next + timedelta(days=lag - 1) <= as_of
+
+    return read(county, source, accept=READABLE, files=received).rows
+
+
+def uscc_ok(value: object) -> bool:
+    try:
+        return isinstance(value, str) and parse_uscc(value).code == value
+    except Invalid:
+        return False
+
+
+def id_ok(value: object) -> bool:
+    try:
+        return isinstance(value, str) and parse_resident_id(value).number == value
+    except Invalid:
+        return False
+
+
+def iso_ok(value: object, required: bool = True) -> bool:
+    if not isinstance(value, str) or value == "":
+        return not required and (value is None or value == "" or value != value)
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").strftime("%Y-%m-%d") == value
+    except ValueError:
+        return False
+
+
+def clean(
+    frame: pd.DataFrame,
+    key: list[str],
+    usccs: list[str],
+    dates: list[str],
+    ids: tuple[str, ...] = (),
+    optional_dates: tuple[str, ...] = (),
+) -> pd.DataFrame:
+    """Rows with canonical codes and ISO dates, one per key (the last delivered)."""
+    keep = pd.Series(True, index=frame.index)
+    for column in usccs:
+        keep &= frame[column].map(uscc_ok)
+    for column in ids:
+        keep &= frame[column].map(lambda v: v in (None, "") or v != v or id_ok(v))
+    for column in dates:
+        keep &= frame[column].map(iso_ok)
+    for column in optional_dates:
+        keep &= frame[column].map(lambda v: iso_ok(v, required=False))
+    return frame[keep].drop_duplicates(key, keep="last")
+
+
+def registry(county: Path) -> pd.DataFrame:
+    """The enterprise registry, cleaned, by USCC."""
+    reg = read_text(county, "enterprise_registry")
+    reg = clean(reg, ["uscc"], ["uscc"], ["registered_on"], ids=("legal_rep_id",),
+                optional_dates=("closed_on",))  # fmt: skip
+    return reg.set_index("uscc", drop=False)
