@@ -51,45 +51,78 @@ def to_facts(
     first_record: int = 0,
 ) -> pa.Table:
     """Unpivot protected, validated records into facts (nulls make no fact: missing is
-    absence, not a value)."""
+    absence, not a value), ordered by record, then field name.
+
+    Record order keeps a record's facts, and its entity's repeats, side by side: the Parquet
+    file is then a third of the size of field order (a token repeated in a run encodes once)
+    and quicker to write, and a batch reads back record by record."""
     n = table.num_rows
+    names = sorted(name for name in source.fields if name in table.column_names)
+    if n == 0 or not names:
+        return FACTS_SCHEMA.empty_table()
     entity, entity_type = entity_keys(table, source.entity)
     observed_day = pa.scalar(observed_at.date(), pa.date32())
     if source.valid_from:
         valid_from = pc.fill_null(table.column(source.valid_from), observed_day)
     else:
         valid_from = pa.repeat(observed_day, n)
-    record = pa.array(np.arange(first_record, first_record + n, dtype=np.int64))
-    pieces = []
-    for name in source.fields:
-        if name not in table.column_names:
-            continue
-        value = canonical_text(table.column(name))
-        keep = pc.is_valid(value)
-        piece = pa.table(
-            {
-                "entity": entity,
-                "entity_type": entity_type,
-                "field": pa.repeat(pa.scalar(name, pa.string()), n),
-                "value": value,
-                "valid_from": valid_from,
-                "record": record,
-            }
-        ).filter(keep)
-        pieces.append(piece)
-    long = pa.concat_tables(pieces) if pieces else FACTS_SCHEMA.empty_table()
+    per_record = pa.table(
+        {
+            "entity": pc.cast(entity, pa.string()),
+            "entity_type": pc.cast(entity_type, pa.string()),
+            "valid_from": pc.cast(valid_from, pa.date32()),
+        }
+    )
+    values = pa.table({name: canonical_text(table.column(name)) for name in names})
+    pieces = [
+        _unpivot(per_record.slice(start, _SLICE), values.slice(start, _SLICE), start)
+        for start in range(0, n, _SLICE)
+    ]
+    long = pa.concat_tables(pieces)
     m = long.num_rows
     return pa.table(
         {
-            "entity": pc.cast(long.column("entity"), pa.string()),
-            "entity_type": pc.cast(long.column("entity_type"), pa.string()),
+            "entity": long.column("entity"),
+            "entity_type": long.column("entity_type"),
             "source": pa.repeat(pa.scalar(source.name, pa.string()), m),
             "field": long.column("field"),
             "value": long.column("value"),
-            "valid_from": pc.cast(long.column("valid_from"), pa.date32()),
+            "valid_from": long.column("valid_from"),
             "observed_at": pa.repeat(pa.scalar(observed_at, pa.timestamp("us")), m),
             "batch_id": pa.repeat(pa.scalar(batch_id, pa.string()), m),
-            "record": long.column("record"),
+            "record": pc.add(long.column("record"), first_record),
         },
         schema=FACTS_SCHEMA,
+    )
+
+
+# Records unpivoted at a time: bounds the one concatenated value column far below Arrow's
+# 2 GiB string limit, whatever the file's size.
+_SLICE = 1 << 18
+
+
+def _unpivot(per_record: pa.Table, values: pa.Table, offset: int) -> pa.Table:
+    """One slice of records as long rows (entity, entity_type, field, value, valid_from,
+    record), record-major and fields in the order of ``values``' columns: a single gather
+    per column instead of a filter and a copy per field."""
+    n = values.num_rows
+    present = np.column_stack(
+        [
+            np.asarray(pc.is_valid(column).to_numpy(zero_copy_only=False), dtype=bool)
+            for column in values.columns
+        ]
+    )
+    rows, fields = np.nonzero(present)  # row-major: by record, then field
+    stacked = pa.chunked_array(
+        [chunk for column in values.columns for chunk in column.chunks], pa.string()
+    ).combine_chunks()
+    return pa.table(
+        {
+            "entity": per_record.column("entity").take(rows),
+            "entity_type": per_record.column("entity_type").take(rows),
+            "field": pa.array(values.column_names, pa.string()).take(fields),
+            "value": stacked.take(fields * n + rows),
+            "valid_from": per_record.column("valid_from").take(rows),
+            "record": pa.array(rows + offset, pa.int64()),
+        }
     )

@@ -14,9 +14,10 @@ import hashlib
 import logging
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 
 import duckdb
@@ -26,12 +27,12 @@ import pyarrow.compute as pc
 from purecredit.ingest.catalog import Catalog, SourceDef
 from purecredit.ingest.catalog_check import match_files
 from purecredit.ingest.connectors.base import RawBatch
-from purecredit.ingest.connectors.files import read_file
 from purecredit.ingest.connectors.http import read_api
-from purecredit.ingest.dedupe import drop_repeated_records, new_facts
+from purecredit.ingest.dedupe import KnownFacts, drop_repeated_records
 from purecredit.ingest.facts import to_facts
 from purecredit.ingest.protect import Protector, protect
 from purecredit.ingest.quarantine import quarantine_rows
+from purecredit.ingest.readahead import ReadAhead
 from purecredit.ingest.validate import validate
 from purecredit.store.lake import Lake
 
@@ -108,14 +109,38 @@ def file_observed_at(source: SourceDef, rel_path: str, default: datetime) -> dat
     return datetime.combine(first_next + timedelta(days=source.observed_lag_days - 1), time())
 
 
-@dataclass(frozen=True)
 class _Run:
-    """What every batch of one run shares, and the one way a batch is taken in."""
+    """What every batch of one run shares, and the one way a batch is taken in.
 
-    lake: Lake
-    protector: Protector
-    observed_at: datetime
-    con: duckdb.DuckDBPyConnection
+    A batch goes through two stages: `prepare` (read, validate, de-duplicate, protect,
+    unpivot) in the calling thread, and `commit` (drop facts the lake holds, write, commit) in
+    one worker thread, so a file is prepared while the one before it is written: most of a
+    commit (Parquet encoding, hashing in DuckDB, fsync) runs outside the GIL. Commits keep the
+    order of the files, one at a time, and a batch is checked against the lake only once the
+    batch before it is committed, so the result is that of a run one file after the other.
+    Use it as a context manager: leaving waits for the last commit.
+    """
+
+    def __init__(
+        self, lake: Lake, protector: Protector, observed_at: datetime, known: KnownFacts
+    ) -> None:
+        self.lake = lake
+        self.protector = protector
+        self.observed_at = observed_at
+        self.known = known
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="lake-commit")
+        # The commit in flight: its batch id, its future and the source total it adds to.
+        self._pending: tuple[str, Future[SourceReport], SourceReport] | None = None
+
+    def __enter__(self) -> _Run:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        try:
+            if kind is None:
+                self._settle()
+        finally:
+            self._pool.shutdown(wait=True)  # never leave a commit running unattended
 
     def take(
         self,
@@ -125,25 +150,43 @@ class _Run:
         content_hash: str,
         rel: str,
         load: Callable[[], RawBatch],
+        last: bool = False,
     ) -> None:
-        """Land one delivered file (or API file) unless the lake already has it; ``load``
-        reads it only when needed."""
+        """Land one delivered file (or API file) unless the lake already has it (or is about
+        to: the same bytes twice in one delivery); ``load`` reads it only when needed.
+        ``last``: no other file of the source follows in this run."""
         batch = batch_id_for(source.name, content_hash)
-        if self.lake.has_batch(batch):
+        if (self._pending is not None and self._pending[0] == batch) or self.lake.has_batch(batch):
             total.skipped_files += 1
             return
         when = file_observed_at(source, rel, self.observed_at)
-        total.add(
-            land(
-                load(),
-                source,
-                batch_id=batch,
-                observed_at=when,
-                lake=self.lake,
-                protector=self.protector,
-                con=self.con,
-            )
-        )
+        ready = prepare(load(), source, batch_id=batch, observed_at=when, protector=self.protector)
+        self._settle()
+        job = self._pool.submit(commit, ready, lake=self.lake, known=self.known, last=last)
+        self._pending = (batch, job, total)
+
+    def _settle(self) -> None:
+        """Wait for the commit in flight and count it (its error, if any, is raised here)."""
+        if self._pending is None:
+            return
+        _, job, total = self._pending
+        self._pending = None
+        total.add(job.result())
+
+
+@dataclass(frozen=True)
+class _Delivered:
+    """One delivered file of a catalogued source."""
+
+    source: SourceDef
+    path: Path
+    rel: str
+
+    @cached_property
+    def content_hash(self) -> str:
+        """The hash that names its batch: computed when the file's turn (or read-ahead)
+        comes, not for every file before the run starts."""
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
 
 
 def ingest_directory(
@@ -159,26 +202,34 @@ def ingest_directory(
     """Ingest a delivery directory (``root/sources/<source>/...``)."""
     step = progress or (lambda _: None)
     lake.recover()
-    run = _Run(lake, protector, observed_at, duckdb.connect())
     check = match_files(catalog, root)
     wanted = set(only) if only is not None else None
     unmatched = sorted(p.relative_to(root).as_posix() for p in check.unmatched)
     report = IngestReport(unmatched_files=unmatched)
-    for name in sorted(check.matched):
-        if wanted is not None and name not in wanted:
-            continue
-        source = catalog.source(name)
-        total = report.sources.setdefault(name, SourceReport())
-        for path in sorted(check.matched[name]):
-            rel = path.relative_to(root).as_posix()
-            step(rel)
-            content = hashlib.sha256(path.read_bytes()).hexdigest()
+    files = [
+        _Delivered(catalog.source(name), path, path.relative_to(root).as_posix())
+        for name in sorted(check.matched)
+        if wanted is None or name in wanted
+        for path in sorted(check.matched[name])
+    ]
+
+    def uncommitted(index: int) -> bool:
+        file = files[index]
+        return not lake.has_batch(batch_id_for(file.source.name, file.content_hash))
+
+    ahead = ReadAhead(root, [(f.source, f.path) for f in files], uncommitted)
+    known = KnownFacts(lake, duckdb.connect())
+    with _Run(lake, protector, observed_at, known) as run, ahead:
+        for index, file in enumerate(files):
+            total = report.sources.setdefault(file.source.name, SourceReport())
+            step(file.rel)
             run.take(
                 total,
-                source,
-                content_hash=content,
-                rel=rel,
-                load=partial(read_file, path, root, source),
+                file.source,
+                content_hash=file.content_hash,
+                rel=file.rel,
+                load=partial(ahead.load, index),
+                last=index + 1 == len(files) or files[index + 1].source.name != file.source.name,
             )
     return report
 
@@ -197,28 +248,97 @@ def ingest_api(
     """Ingest every catalogued source a data-exchange API serves (one batch per served file)."""
     step = progress or (lambda _: None)
     lake.recover()
-    run = _Run(lake, protector, observed_at, duckdb.connect())
     report = IngestReport()
     wanted = set(only) if only is not None else None
-    for name in sorted(catalog.sources):
-        if wanted is not None and name not in wanted:
-            continue
-        source = catalog.source(name)
-        total = report.sources.setdefault(name, SourceReport())
-        for raw in read_api(base_url, source, token=token):
-            step(raw.file)
-            run.take(
-                total,
-                source,
-                content_hash=raw.content_hash,
-                rel=raw.file,
-                load=partial(_itself, raw),
-            )
+    with _Run(lake, protector, observed_at, KnownFacts(lake, duckdb.connect())) as run:
+        for name in sorted(catalog.sources):
+            if wanted is not None and name not in wanted:
+                continue
+            source = catalog.source(name)
+            total = report.sources.setdefault(name, SourceReport())
+            for raw in read_api(base_url, source, token=token):
+                step(raw.file)
+                run.take(
+                    total,
+                    source,
+                    content_hash=raw.content_hash,
+                    rel=raw.file,
+                    load=partial(_itself, raw),
+                )
     return report
 
 
 def _itself(raw: RawBatch) -> RawBatch:
     return raw
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A batch ready to commit: its facts and quarantine rows, all that does not depend on
+    what the lake holds. (With parsing done by the read-ahead process, unpivoting here
+    balances this stage against the commit stage that runs beside it.)"""
+
+    source: str
+    batch_id: str
+    facts: pa.Table
+    quarantine: pa.Table
+    records: int  # records left once repeated ones are dropped
+    report: SourceReport  # all but landed, facts and the duplicates the lake already held
+
+
+def prepare(
+    raw: RawBatch,
+    source: SourceDef,
+    *,
+    batch_id: str,
+    observed_at: datetime,
+    protector: Protector,
+) -> Prepared:
+    """Validate, de-duplicate and protect one batch; unpivot it into facts."""
+    checked = validate(raw.table, source)
+    unique, repeated = drop_repeated_records(checked.table)
+    protected = protect(unique, source, protector)
+    facts = to_facts(protected, source, batch_id=batch_id, observed_at=observed_at)
+    rejects = pa.concat_tables([raw.rejects, checked.rejects], promote_options="permissive")
+    quarantine = quarantine_rows(
+        rejects, source=source.name, batch_id=batch_id, observed_at=observed_at, protector=protector
+    )
+    reasons: dict[str, int] = {}
+    if quarantine.num_rows:
+        for row in quarantine.group_by("defect").aggregate([("record", "count")]).to_pylist():
+            reasons[str(row["defect"])] = int(row["record_count"])
+    report = SourceReport(
+        read=raw.table.num_rows + raw.rejects.num_rows,
+        quarantined=quarantine.num_rows,
+        duplicates=repeated,
+        late=_late(unique, source, observed_at),
+        files=1,
+        quarantine_reasons=reasons,
+    )
+    return Prepared(source.name, batch_id, facts, quarantine, unique.num_rows, report)
+
+
+def commit(ready: Prepared, *, lake: Lake, known: KnownFacts, last: bool = False) -> SourceReport:
+    """Commit a prepared batch without the facts the lake already holds; returns its
+    reconciliation. ``known`` (shared by the run's batches) tells which
+    facts those are, and learns this batch's once it is committed (its keys are only
+    hashed for that when more files of the source follow: ``last`` is False)."""
+    name = ready.source
+    new = known.new_facts(ready.facts, name, keep_keys=not last)
+    fresh = new.table
+    landed = pc.count_distinct(fresh.column("record")).as_py() if fresh.num_rows else 0
+    with lake.batch(name, ready.batch_id) as writer:
+        writer.write("facts", fresh)
+        writer.write("quarantine", ready.quarantine)
+    known.remember(ready.batch_id, new.keys)
+    report = replace(
+        ready.report,
+        landed=landed,
+        facts=fresh.num_rows,
+        duplicates=ready.report.duplicates + ready.records - landed,
+        quarantine_reasons=dict(ready.report.quarantine_reasons),
+    )
+    return report
 
 
 def land(
@@ -229,38 +349,12 @@ def land(
     observed_at: datetime,
     lake: Lake,
     protector: Protector,
-    con: duckdb.DuckDBPyConnection,
+    known: KnownFacts,
 ) -> SourceReport:
-    """Validate, de-duplicate, protect and commit one batch; returns its reconciliation.
-    ``con`` is a scratch DuckDB connection the run shares (opening one costs milliseconds)."""
-    checked = validate(raw.table, source)
-    unique, repeated = drop_repeated_records(checked.table)
-    protected = protect(unique, source, protector)
-    facts = to_facts(protected, source, batch_id=batch_id, observed_at=observed_at)
-    fresh = new_facts(facts, con, lake.files("facts", source.name))
-    landed_records = pc.count_distinct(fresh.column("record")).as_py() if fresh.num_rows else 0
-    already_known = unique.num_rows - landed_records
-    rejects = pa.concat_tables([raw.rejects, checked.rejects], promote_options="permissive")
-    quarantine = quarantine_rows(
-        rejects, source=source.name, batch_id=batch_id, observed_at=observed_at, protector=protector
-    )
-    with lake.batch(source.name, batch_id) as writer:
-        writer.write("facts", fresh)
-        writer.write("quarantine", quarantine)
-    reasons: dict[str, int] = {}
-    if quarantine.num_rows:
-        for row in quarantine.group_by("defect").aggregate([("record", "count")]).to_pylist():
-            reasons[str(row["defect"])] = int(row["record_count"])
-    return SourceReport(
-        read=raw.table.num_rows + raw.rejects.num_rows,
-        landed=landed_records,
-        quarantined=quarantine.num_rows,
-        duplicates=repeated + already_known,
-        late=_late(unique, source, observed_at),
-        facts=fresh.num_rows,
-        files=1,
-        quarantine_reasons=reasons,
-    )
+    """Validate, de-duplicate, protect and commit one batch; returns its reconciliation
+    (`prepare`, then `commit`, in the calling thread)."""
+    ready = prepare(raw, source, batch_id=batch_id, observed_at=observed_at, protector=protector)
+    return commit(ready, lake=lake, known=known)
 
 
 def _late(table: pa.Table, source: SourceDef, observed_at: datetime) -> int:

@@ -4,7 +4,9 @@ written, and its plain value goes, encrypted, into the vault.
 Tokens are `<kind>:<hex>`, the hex an HMAC under the data zone's token key (kind bound into
 it, so a name never shares a token with a phone). A resident ID's token is the same person
 token every other stage derives, `Tokenizer.token(number)`, so facts from every source join
-on it. HMACs are computed once per distinct value of a column, not once per row.
+on it. HMACs are computed once per distinct value of a column, not once per row, and a
+protector remembers the values it has tokenised, so the 48 monthly files of a feed (the same
+customers month after month) neither recompute an HMAC nor ask the vault about a value again.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ class Protector:
         self.tokenizer = tokenizer
         self.cipher = cipher
         self.vault = vault
+        # Per kind, plain value -> token of every value already tokenised and in the vault.
+        # Bounded by the people, firms and places of one data zone (a county: a few 100,000
+        # values of a few dozen bytes each); a value enters only once the vault holds it.
+        self._tokens: dict[TokenKind, dict[str, str]] = {}
 
     def __repr__(self) -> str:
         return f"Protector({self.tokenizer!r}, {self.cipher!r}, {self.vault!r})"
@@ -48,10 +54,15 @@ class Protector:
         """Tokens of normalised values (nulls stay null); new values are put in the vault."""
         column = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
         encoded = column.cast(pa.string()).dictionary_encode()
-        plain = encoded.dictionary.to_pylist()
-        tokens = [f"{kind}:{digest}" for digest in self.tokenizer.token_many(plain, kind)]
-        self.vault.put_many(tokens, [kind] * len(tokens), plain)
-        return pa.array(tokens, pa.string()).take(encoded.indices)
+        plain: list[str] = encoded.dictionary.to_pylist()
+        known = self._tokens.setdefault(kind, {})
+        new = [value for value in plain if value not in known]
+        if new:
+            digests = self.tokenizer.token_many(new, kind)
+            tokens = [f"{kind}:{digest}" for digest in digests]
+            self.vault.put_many(tokens, [kind] * len(tokens), new)
+            known.update(zip(new, tokens, strict=True))
+        return pa.array([known[value] for value in plain], pa.string()).take(encoded.indices)
 
     def reveal_raw(self, ciphertext: str) -> str:
         """The plain raw value of a quarantine row (`encrypt_raw`), for the data zone only."""

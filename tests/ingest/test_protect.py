@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 from sqlalchemy import Engine, MetaData, Table, func, select, update
 
-from purecredit.core.crypto import FieldCipher, Tokenizer
+from purecredit.core.crypto import FieldCipher, Tokenizer, TokenKind
 from purecredit.core.errors import Invalid, NotFound
 from purecredit.core.keys import data_zone_keys
 from purecredit.core.settings import Settings
@@ -210,3 +210,22 @@ def test_raw_values_are_encrypted_under_the_quarantine_context(protector: Protec
     assert encrypt_raw(raws[:1], protector.cipher).to_pylist()[0] != sealed[0].as_py()
     with pytest.raises(Invalid):  # bound to its context: not readable as a vault entry
         protector.cipher.decrypt(sealed[0].as_py(), context=ID)
+
+
+def test_values_seen_before_are_neither_hashed_nor_stored_again(
+    protector: Protector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = protector.tokenize(pa.array(["张三", "李四", None, "张三"]), "name")
+    hashed: list[str] = []
+    original = protector.tokenizer.token_many
+
+    def counting(values: list[str], kind: TokenKind = "id") -> list[str]:
+        hashed.extend(values)
+        return original(values, kind)
+
+    monkeypatch.setattr(protector.tokenizer, "token_many", counting)
+    again = protector.tokenize(pa.array(["李四", "王五", "张三"]), "name")
+    assert hashed == ["王五"]  # the month's new customer only
+    new = f"name:{protector.tokenizer.token('王五', 'name')}"
+    assert again.to_pylist() == [first[1].as_py(), new, first[0].as_py()]
+    assert protector.vault.reveal(again[1].as_py()) == "王五"

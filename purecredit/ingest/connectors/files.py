@@ -79,6 +79,8 @@ def _read_xlsx(data: bytes, _encoding: str, file: str) -> tuple[pa.Table, pa.Tab
     """Rows of every sheet in order; each sheet's first row is its header."""
     from openpyxl import load_workbook  # imported here: only XLSX sources need it
 
+    from purecredit.ingest.connectors.xlsx_rows import sheet_rows
+
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # any bytes reach the parser: whatever it raises is a bad file
@@ -88,7 +90,7 @@ def _read_xlsx(data: bytes, _encoding: str, file: str) -> tuple[pa.Table, pa.Tab
         rejects: list[tuple[int, str, str]] = []
         record = 0
         for sheet in book.worksheets:
-            rows = sheet.iter_rows(values_only=True)
+            rows = sheet_rows(sheet)
             header = next(rows, None)
             if header is None:
                 continue

@@ -94,6 +94,7 @@ class Lake:
             for table in writer.parts:
                 relative = partition_dir(table, writer.source, writer.batch_id)
                 target = self.root / relative
+                fsync_dir(writer.staging / relative)  # its part files' entries, once per folder
                 make_dirs(target.parent)
                 # Only an orphan of this batch's own crashed commit can be here: no marker.
                 shutil.rmtree(target, ignore_errors=True)

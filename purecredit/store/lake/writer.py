@@ -2,6 +2,10 @@
 
 Staging mirrors the final layout (`<table>/source=<s>/batch=<b>/part-NNNNN.parquet`), so
 publishing a table is one rename of its partition folder.
+
+Each part file's bytes are fsynced as it is written; the folders are not: staging is scratch
+that `Lake.recover` deletes after a crash, so only the partition folder that is published needs
+its entries on disk, and `Lake` fsyncs it once, before renaming it into place.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from purecredit.core.errors import Invalid
-from purecredit.store.lake.durable import fsync_dir, make_dirs, write_durably
+from purecredit.store.lake.durable import write_durably
 from purecredit.store.lake.schemas import check_table_name, conform
 
 
@@ -49,13 +53,12 @@ class BatchWriter:
             partition_dir(table, self.source, self.batch_id) / f"part-{len(parts):05d}.parquet"
         )
         path = self.staging / relative
-        make_dirs(path.parent)
+        path.parent.mkdir(parents=True, exist_ok=True)
         # Serialised in memory so the bytes are hashed once, without reading the file back.
         sink = pa.BufferOutputStream()
         pq.write_table(data, sink, compression="zstd")
         content = sink.getvalue()
         write_durably(path, memoryview(content))
-        fsync_dir(path.parent)
         parts.append(
             {
                 "path": relative.as_posix(),
