@@ -5,7 +5,9 @@ because validation has already normalised them to the same values as their origi
 
 A fact the lake already holds is one with the same entity, field, value and valid_from in a
 committed batch of the same source: re-delivered unchanged data adds nothing, a changed value
-adds a version. Joining each new batch against every earlier batch of its source in DuckDB
+adds a version. A version is of the whole record: a record with any new fact lands with all
+its facts, so every batch holds complete records and the profile stage can read a record's
+latest version by its key without stitching fields from several deliveries. Joining each new batch against every earlier batch of its source in DuckDB
 cost a county's ingest more than anything else (48 monthly files, each joined against all the
 months before it), so `KnownFacts` answers the question from memory instead:
 
@@ -126,7 +128,8 @@ class KnownFacts:
 
     def new_facts(self, facts: pa.Table, source: str, *, keep_keys: bool = True) -> NewFacts:
         """The facts of ``facts`` (one source's) that no committed batch of ``source`` holds,
-        in their order: an anti-join on entity, field, value and valid_from.
+        in their order (an anti-join on entity, field, value and valid_from), with the other
+        facts of their records: a changed record lands whole.
 
         ``keep_keys`` says the answer's keys will be remembered for later batches of the
         source in this run; without it (a source's last file) facts are hashed only when a
@@ -157,7 +160,7 @@ class KnownFacts:
                     holders.append(marker)
         if holders:
             found = self._confirm(facts, found, holders)
-        keep = ~found
+        keep = _whole_records(facts, ~found)
         fresh = facts.filter(pa.array(keep)) if found.any() else facts
         kept = keep & matchable
         if hashes is None:
@@ -264,6 +267,15 @@ class KnownFacts:
         known = np.zeros(facts.num_rows, dtype=bool)
         known[result.column("_row").to_numpy()] = True
         return known
+
+
+def _whole_records(facts: pa.Table, new: Mask) -> Mask:
+    """Every fact of each record that has at least one new fact."""
+    if new.all() or not new.any():
+        return new
+    records = np.asarray(facts.column("record").to_numpy(), dtype=np.int64)
+    keep: Mask = np.isin(records, np.unique(records[new]))
+    return keep
 
 
 def _matchable(facts: pa.Table) -> Mask:

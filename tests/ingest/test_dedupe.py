@@ -184,11 +184,24 @@ def test_monthly_files_keep_redeliveries_out_and_land_corrections(tmp_path: Path
         balances = con.sql(
             "SELECT entity, valid_from, value FROM facts WHERE field = 'balance' ORDER BY ALL"
         ).fetchall()
+        # The corrected record lands whole: its unchanged fields come again with the new
+        # balance, so the batch holds the complete record's new version.
+        corrected = con.sql(
+            "SELECT field, value FROM facts WHERE entity = 'C0000000002' "
+            "AND batch_id = (SELECT max(batch_id) FROM facts WHERE value = '250') ORDER BY ALL"
+        ).fetchall()
     assert balances == [
         ("C0000000001", date(2023, 1, 31), "100"),
         ("C0000000001", date(2023, 2, 28), "110"),
         ("C0000000002", date(2023, 1, 31), "200"),
         ("C0000000002", date(2023, 1, 31), "250"),
+    ]
+    assert corrected == [
+        ("balance", "250"),
+        ("customer_no", "C0000000002"),
+        ("inflow", "1"),
+        ("month", "2023-01-31"),
+        ("outflow", "2"),
     ]
     engine.dispose()
 

@@ -3,6 +3,9 @@ features; the online profile holds exactly what batch computation gives."""
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 import shutil
 from datetime import date, datetime
 from pathlib import Path
@@ -44,6 +47,37 @@ def _late_delivery(county: Path, out: Path, people: int) -> list[str]:
     return register.loc[moved, "公民身份号码"].tolist()
 
 
+def _enlarged_unit(county: Path, out: Path) -> str:
+    """The property register re-delivered with one unit 100 m² larger and its registration
+    date unchanged (a correction, not a new registration); every other byte as delivered,
+    damaged lines included. Returns the owner's plain ID."""
+    name = "property_registry"
+    lines = (county / f"sources/{name}/{name}.csv").read_bytes().split(b"\n")
+    owners: list[str] = []
+    for line in lines[1:]:
+        try:
+            owners.append(next(csv.reader([line.decode("utf-8")]))[2])
+        except (UnicodeDecodeError, StopIteration, IndexError):
+            owners.append("")
+    for number, line in enumerate(lines[1:], start=1):
+        try:
+            fields = next(csv.reader([line.decode("utf-8")]))
+        except (UnicodeDecodeError, StopIteration):
+            continue
+        clean = len(fields) == 8 and re.fullmatch(r"34\d{15}[\dX]", fields[2])
+        if clean and re.fullmatch(r"\d+\.\d+", fields[5]) and owners.count(fields[2]) == 1:
+            fields[5] = f"{float(fields[5]) + 100:.2f}"
+            text = io.StringIO()
+            csv.writer(text, quoting=csv.QUOTE_NONNUMERIC, lineterminator="").writerow(fields)
+            lines[number] = text.getvalue().encode("utf-8")
+            break
+    else:
+        raise AssertionError("no clean single-unit owner in the register")
+    (out / "sources" / name).mkdir(parents=True)
+    (out / f"sources/{name}/{name}.csv").write_bytes(b"\n".join(lines))
+    return fields[2]
+
+
 def _two_dates(subjects: pa.Array) -> pa.Table:
     return make_spine(
         pa.concat_arrays([subjects, subjects]), [AS_OF] * len(subjects) + [LATER] * len(subjects)
@@ -63,12 +97,14 @@ def test_facts_observed_after_a_date_never_change_its_features(
     before = {kind: profile(con, kind, spines[kind]) for kind in KINDS}
 
     moved = _late_delivery(profiled.county, tmp_path / "late", people=10)
+    owner = _enlarged_unit(profiled.county, tmp_path / "late")
     protector = Protector.from_settings(settings, ledger_engine(settings))
     report = ingest_directory(
         tmp_path / "late", catalog=catalog, lake=lake, protector=protector,
         observed_at=datetime(2026, 3, 1),
     )  # fmt: skip
     assert report.sources["population_register"].landed > 0
+    assert report.sources["property_registry"].landed == 1  # the one corrected record
 
     con = prepare(lake, catalog)
     after = {kind: profile(con, kind, spines[kind]) for kind in KINDS}
@@ -84,6 +120,12 @@ def test_facts_observed_after_a_date_never_change_its_features(
         token = keys.token(plain)
         assert later.loc[token, "district_code"] == "340102"
         assert earlier.loc[token, "district_code"] != "340102"
+    # A corrected record replaces its earlier version from the date it was known: counted once.
+    token = keys.token(owner)
+    assert later.loc[token, "property_count"] == earlier.loc[token, "property_count"]
+    assert later.loc[token, "property_area_sqm"] == pytest.approx(
+        earlier.loc[token, "property_area_sqm"] + 100
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)
