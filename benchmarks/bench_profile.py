@@ -11,7 +11,9 @@ built and ingested first (not timed). Then, timed:
    source is known and each row joins every record it would in production (earlier dates
    would see no copy-delivered source and flatter the timing);
 3. full materialisation: `build_profiles` as of one date into the ledger (SQLite);
-4. online lookups: `OnlineProfiles.get` for 20,000 random subjects, p50 and p99.
+4. online lookups: `OnlineProfiles.get` for 20,000 random people, p50 and p99;
+5. graph lookups: `related_online` (everyone within two hops) for 2,000 random people and
+   firms, p50 and p99.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import os
 import random
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -33,6 +36,7 @@ from purecredit.ingest.pipeline import ingest_directory
 from purecredit.ingest.protect import Protector
 from purecredit.profile.build import build_profiles, subjects
 from purecredit.profile.compute import prepare, profile
+from purecredit.profile.graph import related_online
 from purecredit.profile.online import OnlineProfiles
 from purecredit.profile.spine import make_spine
 from purecredit.store.lake import Lake
@@ -51,6 +55,16 @@ def _month_ends(first: date, n: int) -> list[date]:
         index = first.year * 12 + first.month + k  # the month after the k-th
         ends.append(date(index // 12, index % 12 + 1, 1) - timedelta(days=1))
     return ends
+
+
+def _timed(call: Callable[[str], object], keys: list[str]) -> list[int]:
+    """Nanoseconds of each call."""
+    took = []
+    for key in keys:
+        start = time.perf_counter_ns()
+        call(key)
+        took.append(time.perf_counter_ns() - start)
+    return took
 
 
 def _ingested(people: int, tmp: Path) -> Path:
@@ -102,12 +116,10 @@ def main() -> None:
         build_s = time.perf_counter() - start
 
         online = OnlineProfiles(engine, "person")
-        keys = random.Random(7).choices(people.to_pylist(), k=args.lookups)
-        took = []
-        for key in keys:
-            t0 = time.perf_counter_ns()
-            online.get(key)
-            took.append(time.perf_counter_ns() - t0)
+        pick = random.Random(7)
+        took = _timed(online.get, pick.choices(people.to_pylist(), k=args.lookups))
+        parties = people.to_pylist() + subjects(con, catalog, "enterprise", AS_OF).to_pylist()
+        walks = _timed(lambda key: related_online(engine, key), pick.choices(parties, k=2000))
     result = {
         "people": len(people),
         "features": table.num_columns - 2,
@@ -118,13 +130,16 @@ def main() -> None:
         "materialised": report.subjects,
         "lookup_p50_ms": round(float(np.percentile(took, 50)) / 1e6, 3),
         "lookup_p99_ms": round(float(np.percentile(took, 99)) / 1e6, 3),
+        "related_p50_ms": round(float(np.percentile(walks, 50)) / 1e6, 3),
+        "related_p99_ms": round(float(np.percentile(walks, 99)) / 1e6, 3),
         "cpus": len(os.sched_getaffinity(0)),
     }
     print(
         f"{result['people']:,} people, {result['features']} features: prepare "
         f"{result['prepare_seconds']} s; training table {result['training_rows']:,} rows in "
         f"{result['training_seconds']} s; materialise {result['materialise_seconds']} s; "
-        f"lookup p50 {result['lookup_p50_ms']} ms, p99 {result['lookup_p99_ms']} ms"
+        f"lookup p50 {result['lookup_p50_ms']} ms, p99 {result['lookup_p99_ms']} ms; "
+        f"two-hop walk p50 {result['related_p50_ms']} ms, p99 {result['related_p99_ms']} ms"
     )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

@@ -19,7 +19,7 @@ from purecredit.core.settings import get_settings
 from purecredit.ingest.catalog import load_catalog
 from purecredit.ingest.protect import Protector
 from purecredit.ingest.vault import Vault
-from purecredit.profile.build import build_profiles
+from purecredit.profile.build import build_profiles, build_steps
 from purecredit.profile.feature import Kind
 from purecredit.profile.features import sections
 from purecredit.profile.graph import related_online
@@ -41,7 +41,7 @@ def build(
     """Compute every profile as of a date and replace the online profile tables with it."""
     settings = get_settings()
     when = date.fromisoformat(as_of) if as_of else date.today()
-    with steps(f"profiles as of {when}") as advance:
+    with steps(f"profiles as of {when}", total=build_steps()) as advance:
         report = build_profiles(
             Lake(settings.home / "lake"), load_catalog(), ledger_engine(settings), when, advance
         )

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from purecredit.ingest.catalog import Catalog
 from purecredit.profile.compute import prepare, profile
 from purecredit.profile.feature import Kind
+from purecredit.profile.features import ENTERPRISE_MODULES, PERSON_MODULES
 from purecredit.profile.graph import edges_arrow, materialise_edges
 from purecredit.profile.online import materialise
 from purecredit.profile.resolve import resolved_sources, view_name
@@ -48,6 +49,12 @@ def subjects(con: duckdb.DuckDBPyConnection, catalog: Catalog, kind: Kind, as_of
         f"SELECT subject FROM ({union}) ORDER BY subject", params={"cutoff": cutoff, "as_of": as_of}
     )
     return pa.array([row[0] for row in result.fetchall()], pa.string())
+
+
+def build_steps() -> int:
+    """How many times `build_profiles` reports progress: records, resolution and the graph;
+    each module (an enterprise's, then its representatives' person modules); three writes."""
+    return 3 + 2 * len(PERSON_MODULES) + len(ENTERPRISE_MODULES) + 3
 
 
 def build_profiles(

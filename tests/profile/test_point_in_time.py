@@ -20,7 +20,7 @@ from purecredit.core.settings import Settings
 from purecredit.ingest.catalog import load_catalog
 from purecredit.ingest.pipeline import ingest_directory
 from purecredit.ingest.protect import Protector
-from purecredit.profile.build import build_profiles, subjects
+from purecredit.profile.build import build_profiles, build_steps, subjects
 from purecredit.profile.compute import prepare, profile
 from purecredit.profile.feature import Kind
 from purecredit.profile.online import OnlineProfiles
@@ -134,7 +134,9 @@ def test_online_profile_equals_batch(profiled: Profiled, ledger_url: str, kind: 
     computation gives for the same subject and date, read back by one indexed lookup."""
     engine = make_engine(ledger_url)
     catalog = load_catalog()
-    report = build_profiles(profiled.lake, catalog, engine, AS_OF)
+    reported: list[str] = []
+    report = build_profiles(profiled.lake, catalog, engine, AS_OF, reported.append)
+    assert len(reported) == build_steps()  # the progress bar's total is right
     found = subjects(profiled.con, catalog, kind, AS_OF)
     assert report.subjects[kind] == len(found)
     sample = found.to_pylist()[:: max(1, len(found) // 150)]
