@@ -43,7 +43,12 @@ def build(
     when = date.fromisoformat(as_of) if as_of else date.today()
     with steps(f"profiles as of {when}", total=build_steps()) as advance:
         report = build_profiles(
-            Lake(settings.home / "lake"), load_catalog(), ledger_engine(settings), when, advance
+            Lake(settings.home / "lake"),
+            load_catalog(),
+            ledger_engine(settings),
+            when,
+            advance,
+            memory=settings.duckdb_memory,
         )
     table = Table(title=f"profiles as of {when}")
     table.add_column("kind")

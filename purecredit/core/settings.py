@@ -58,6 +58,11 @@ class Settings(BaseSettings):
         default=None,
         description="File holding the master key; unset means `<home>/keys/master.key`.",
     )
+    duckdb_memory: str = Field(
+        default="4GB",
+        description="Memory DuckDB may use for batch work (profiles); beyond it, joins and "
+        "sorts spill to `<home>/tmp/duckdb`.",
+    )
 
     @property
     def county_path(self) -> Path:

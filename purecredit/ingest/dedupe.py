@@ -7,9 +7,11 @@ A fact the lake already holds is one with the same entity, field, value and vali
 committed batch of the same source: re-delivered unchanged data adds nothing, a changed value
 adds a version. A version is of the whole record: a record with any new fact lands with all
 its facts, so every batch holds complete records and the profile stage can read a record's
-latest version by its key without stitching fields from several deliveries. Joining each new batch against every earlier batch of its source in DuckDB
-cost a county's ingest more than anything else (48 monthly files, each joined against all the
-months before it), so `KnownFacts` answers the question from memory instead:
+latest version by its key without stitching fields from several deliveries.
+
+Joining each new batch against every earlier batch of its source in DuckDB cost a county's
+ingest more than anything else (48 monthly files, each joined against all the months before
+it), so `KnownFacts` answers the question from memory instead:
 
 * each committed batch is summarised by the valid_from range of its facts (from the run that
   wrote it, or from its Parquet statistics) and, once needed, the sorted 64-bit hashes of its

@@ -63,9 +63,12 @@ def build_profiles(
     engine: Engine,
     as_of: date,
     progress: Progress | None = None,
+    *,
+    memory: str = "4GB",
 ) -> BuildReport:
-    """Compute and materialise both kinds of profile; returns counts per kind."""
-    con = prepare(lake, catalog, progress)
+    """Compute and materialise both kinds of profile and the graph; returns counts per kind.
+    `memory` bounds DuckDB (`Settings.duckdb_memory`)."""
+    con = prepare(lake, catalog, progress, memory=memory)
     report = BuildReport(as_of)
     kinds: tuple[Kind, ...] = ("person", "enterprise")
     for kind in kinds:

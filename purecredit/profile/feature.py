@@ -60,19 +60,34 @@ def known(
     *,
     latest_by: tuple[str, ...] | None = None,
     spine: str = "spine",
+    since: str | None = None,
 ) -> str:
     """Records of `source` about each spine subject (matched on the resolved column `on`) that
     the bank knew by the row's cutoff and that had become true by its date, one version per
     record key (the catalogue's, unless `latest_by` names one; `()` keeps every version).
 
+    `since` (a spine window column, e.g. `m12`) keeps only records that became true after
+    it, inside the join: a monthly feed joined to twelve dates otherwise carries all its
+    months into every row before the module filters them. It is allowed only where the
+    source's valid_from field is part of its record key, so every version of a record shares
+    its date and the filter can never hide a newer version behind an older one.
+
     Columns: the spine's, then the record's (`r_<source>`). Portable SQL: a join and a
     ROW_NUMBER window, as DESIGN.md asks for "latest value as of".
     """
-    keys = load_catalog().source(source).record_key if latest_by is None else latest_by
+    spec = load_catalog().source(source)
+    keys = spec.record_key if latest_by is None else latest_by
     join = (
         f"FROM {spine} s JOIN r_{source} r ON r.{on} = s.subject "
         "AND r._known_at < s.cutoff AND r._valid_from <= s.as_of"
     )
+    if since is not None:
+        if since not in SPINE_COLUMNS[3:] or spec.valid_from not in spec.record_key:
+            raise ValueError(
+                f"known({source!r}, since={since!r}): needs a window column and "
+                "a source whose valid_from is part of its record key"
+            )
+        join += f" AND r._valid_from > s.{since}"
     columns = "s.subject, s.as_of, s.cutoff, s.d30, s.d90, s.m3, s.m6, s.m12, s.m24, r.*"
     if not keys:
         return f"(SELECT {columns} {join})"

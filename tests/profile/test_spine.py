@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import pytest
+
+from purecredit.profile.feature import known
 from purecredit.profile.spine import make_spine, months_before, windows
 
 
@@ -28,3 +31,14 @@ def test_spine_drops_duplicate_pairs_and_orders_by_date() -> None:
         {"subject": "a", "as_of": date(2025, 6, 30)},
     ]
     assert spine.column("m3").to_pylist() == [date(2024, 10, 1), date(2025, 3, 30)]
+
+
+def test_known_filters_by_date_only_where_versions_share_it() -> None:
+    """`since` may hide records older than a window only when valid_from is part of the record
+    key (a monthly feed): elsewhere a newer version could carry an older date."""
+    sql = known("bank_deposits", since="m12")
+    assert "r._valid_from > s.m12" in sql
+    with pytest.raises(ValueError, match="record key"):
+        known("population_register", since="m12")
+    with pytest.raises(ValueError, match="window column"):
+        known("bank_deposits", since="as_of")

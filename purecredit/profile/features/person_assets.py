@@ -82,8 +82,8 @@ bureau AS (
 ),
 monthly AS (
   SELECT subject, as_of, month, SUM(inflow) AS inflow
-  FROM {known("bank_deposits")}
-  WHERE month > m12 AND inflow IS NOT NULL
+  FROM {known("bank_deposits", since="m12")}
+  WHERE inflow IS NOT NULL
   GROUP BY subject, as_of, month
 ),
 income AS (

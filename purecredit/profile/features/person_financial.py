@@ -17,7 +17,7 @@ RESIDENT = "城乡居民基本养老保险"
 SQL = f"""
 WITH monthly AS (
   SELECT subject, as_of, m3, m6, m12, month, SUM(balance) AS balance, SUM(inflow) AS inflow
-  FROM {known("bank_deposits")} GROUP BY subject, as_of, m3, m6, m12, month
+  FROM {known("bank_deposits", since="m12")} GROUP BY subject, as_of, m3, m6, m12, month
 ),
 deposits AS (
   SELECT subject, as_of,
@@ -40,7 +40,7 @@ pension AS (
   SELECT subject, as_of, COUNT(DISTINCT month) AS months_24m,
     MAX(CASE WHEN insurance = '{EMPLOYEE}' THEN 1 ELSE 0 END) AS employee,
     MAX(CASE WHEN insurance = '{RESIDENT}' THEN 1 ELSE 0 END) AS resident
-  FROM {known("social_security")} WHERE month > m24 GROUP BY subject, as_of
+  FROM {known("social_security", since="m24")} GROUP BY subject, as_of
 ),
 pension_base AS (
   SELECT subject, as_of, base FROM (

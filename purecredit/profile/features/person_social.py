@@ -50,7 +50,7 @@ bills AS (
     AVG(CASE WHEN days_late = 0 THEN 1.0 ELSE 0.0 END) AS on_time,
     MAX(days_late) AS max_late,
     SUM(CASE WHEN paid_on IS NULL OR paid_on > as_of THEN 1 ELSE 0 END) AS unpaid
-  FROM {known("utility_payments")} WHERE billing_month > m12 GROUP BY subject, as_of
+  FROM {known("utility_payments", since="m12")} GROUP BY subject, as_of
 )
 SELECT s.subject, s.as_of,
   village.credit_village = '是' AS household_in_credit_village,
