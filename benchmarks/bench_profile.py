@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import tempfile
 import time
 from collections.abc import Callable
@@ -132,6 +133,7 @@ def main() -> None:
         "lookup_p99_ms": round(float(np.percentile(took, 99)) / 1e6, 3),
         "related_p50_ms": round(float(np.percentile(walks, 50)) / 1e6, 3),
         "related_p99_ms": round(float(np.percentile(walks, 99)) / 1e6, 3),
+        "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
         "cpus": len(os.sched_getaffinity(0)),
     }
     print(
@@ -139,7 +141,8 @@ def main() -> None:
         f"{result['prepare_seconds']} s; training table {result['training_rows']:,} rows in "
         f"{result['training_seconds']} s; materialise {result['materialise_seconds']} s; "
         f"lookup p50 {result['lookup_p50_ms']} ms, p99 {result['lookup_p99_ms']} ms; "
-        f"two-hop walk p50 {result['related_p50_ms']} ms, p99 {result['related_p99_ms']} ms"
+        f"two-hop walk p50 {result['related_p50_ms']} ms, p99 {result['related_p99_ms']} ms; "
+        f"peak RSS {result['peak_rss_gib']} GiB"
     )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
