@@ -17,9 +17,10 @@ with sqlglot as Spark SQL. A DuckDB-only shortcut may sit beside a definition
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal
 
-from purecredit.ingest.catalog import load_catalog
+from purecredit.ingest.catalog import Catalog, load_catalog
 
 Kind = Literal["person", "enterprise"]
 DType = Literal["int", "float", "text", "bool", "date"]
@@ -54,6 +55,13 @@ class Module:
         return tuple(f.name for f in self.features)
 
 
+@cache
+def _catalog() -> Catalog:
+    """The packaged catalogue, parsed once: every module calls `known()` several times at
+    import, and parsing and validating the YAML each time cost seconds of start-up."""
+    return load_catalog()
+
+
 def known(
     source: str,
     on: str = "person",
@@ -75,7 +83,7 @@ def known(
     Columns: the spine's, then the record's (`r_<source>`). Portable SQL: a join and a
     ROW_NUMBER window, as DESIGN.md asks for "latest value as of".
     """
-    spec = load_catalog().source(source)
+    spec = _catalog().source(source)
     keys = spec.record_key if latest_by is None else latest_by
     join = (
         f"FROM {spine} s JOIN r_{source} r ON r.{on} = s.subject "
