@@ -7,7 +7,7 @@ import logging
 
 import typer
 
-from purecredit.cli import catalog, demo, ingest, profile, synth
+from purecredit.cli import catalog, demo, ingest, model, profile, synth
 
 app = typer.Typer(
     name="purecredit",
@@ -23,6 +23,7 @@ app.command(name="ingest")(ingest.ingest)
 app.command(name="conflicts")(ingest.conflicts)
 app.add_typer(ingest.quarantine_app, name="quarantine")
 app.add_typer(profile.app, name="profile")
+app.add_typer(model.app, name="model")
 
 
 @app.callback()
