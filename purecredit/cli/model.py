@@ -1,22 +1,26 @@
 """`purecredit model ...`: fit and cross-validate the scorecard and its challenger on any
-table, so the method can be checked on public data as well as on the county."""
+table, so the method can be checked on public data as well as on the county; `--save SEGMENT`
+registers the fitted scorecard, and `list`/`show`/`promote` work the registry under
+`<home>/models` (`purecredit.score.registry`)."""
 
 from __future__ import annotations
 
 import json
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import pandas as pd
 import typer
 from rich.table import Table
 
 from purecredit.cli.progress import console, steps
-from purecredit.core.errors import Invalid
+from purecredit.core.errors import Invalid, PurecreditError
+from purecredit.core.settings import get_settings
+from purecredit.score import registry
 from purecredit.score.fit import MODELS, cross_validate
 
-app = typer.Typer(help="Credit models: fit and cross-validate.", no_args_is_help=True)
+app = typer.Typer(help="Credit models: fit, cross-validate and register.", no_args_is_help=True)
 
 FOLDS = 5
 
@@ -50,13 +54,42 @@ def fit(
         Path | None, typer.Option("--json", help="Write the figures to this JSON file.")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the folds and of LightGBM.")] = 0,
+    save: Annotated[
+        str | None,
+        typer.Option(
+            "--save",
+            help="Register the scorecard (fitted on all rows, calibrated) under this segment.",
+        ),
+    ] = None,
 ) -> None:
     """Stratified 5-fold CV of the scorecard and LightGBM; the higher mean AUC is champion."""
     frame = read_table(table)
+    saved: registry.RegisteredModel | None = None
     with steps(f"{FOLDS}-fold CV of {table.name}", total=FOLDS * len(MODELS)) as advance:
-        result = cross_validate(
-            frame, target, bad=bad, id_column=id_column, n_folds=FOLDS, seed=seed, on_fold=advance
-        )
+        if save is None:
+            result = cross_validate(
+                frame,
+                target,
+                bad=bad,
+                id_column=id_column,
+                n_folds=FOLDS,
+                seed=seed,
+                on_fold=advance,
+            )
+        else:
+            result, saved = registry.fit_and_register(
+                frame,
+                target,
+                home=get_settings().home,
+                segment=save,
+                bad=bad,
+                id_column=id_column,
+                n_folds=FOLDS,
+                seed=seed,
+                data_sha256=registry.file_sha256(table),
+                data_hash_of="file bytes",
+                on_fold=advance,
+            )
     shown = Table(title=f"{table.name}: {result.rows:,} rows, {result.bad:,} bad")
     for column in ("model", "CV AUC", "CV KS", "champion"):
         shown.add_column(column, justify="left" if column == "model" else "right")
@@ -66,3 +99,110 @@ def fit(
     console.print(shown)
     if json_out is not None:
         json_out.write_text(json.dumps(result.as_json(), indent=2) + "\n", encoding="utf-8")
+    if saved is not None:
+        best = registry.champion(get_settings().home, saved.segment)
+        mark = " (champion)" if best == saved.version else ""
+        console.print(f"registered scorecard {saved.segment}/{saved.version}{mark}: {saved.path}")
+
+
+@app.command("list")
+def list_(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Registered models, each with its metrics; the champion of each segment is marked."""
+    try:
+        models = registry.list_models(get_settings().home)
+    except PurecreditError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(models, indent=2))
+        return
+    shown = Table(title=f"{len(models)} registered model(s)")
+    for column in ("segment", "version", "champion", "CV AUC", "CV KS", "OOT AUC", "created"):
+        shown.add_column(column, justify="left" if column in ("segment", "version") else "right")
+    for m in models:
+        metrics = m["metrics"]
+        shown.add_row(
+            m["segment"],
+            m["version"],
+            "yes" if m["champion"] else "",
+            *(_figure(metrics.get(k)) for k in ("cv_auc", "cv_ks", "oot_auc")),
+            str(m["created_at"]),
+        )
+    console.print(shown)
+
+
+def _fail(exc: PurecreditError) -> NoReturn:
+    """A registry error as one line on stderr and exit status 1, not a traceback."""
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(1)
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+@app.command()
+def show(
+    segment: Annotated[str, typer.Argument(help="Segment name.")],
+    version: Annotated[
+        str | None, typer.Argument(help="Version (v1, v2, ...); the champion if left out.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """A registered model: metrics, features, master scale and hashes (verified on load)."""
+    home = get_settings().home
+    try:
+        model = registry.load(home, segment, version)
+    except PurecreditError as exc:
+        _fail(exc)
+    doc = model.doc
+    summary = {
+        "segment": model.segment,
+        "version": model.version,
+        "champion": registry.champion(home, segment) == model.version,
+        "kind": doc["kind"],
+        "metrics": model.metrics,
+        "features": model.features,
+        "calibration": doc["calibrator"]["method"],
+        "master_scale": doc["master_scale"],
+        "data_sha256": doc["data_sha256"],
+        "data_hash_of": doc["data_hash_of"],
+        "content_hash": model.content_hash,
+        "package_version": doc["package_version"],
+        "created_at": doc["created_at"],
+        "path": str(model.path),
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    head = Table(title=f"model {model.segment}/{model.version}", show_header=False)
+    head.add_column("key")
+    head.add_column("value")
+    for key in ("champion", "kind", "calibration", "data_sha256", "data_hash_of"):
+        head.add_row(key, str(summary[key]))
+    for key in ("content_hash", "package_version", "created_at", "path"):
+        head.add_row(key, str(summary[key]))
+    for key, value in model.metrics.items():
+        head.add_row(key, _figure(value))
+    head.add_row("features", ", ".join(model.features))
+    console.print(head)
+    scale = Table(title="master scale")
+    for column in ("grade", "PD low", "PD high"):
+        scale.add_column(column, justify="right")
+    for row in doc["master_scale"]:
+        scale.add_row(str(row["grade"]), f"{row['pd_low']:.4%}", f"{row['pd_high']:.4%}")
+    console.print(scale)
+
+
+@app.command()
+def promote(
+    segment: Annotated[str, typer.Argument(help="Segment name.")],
+    version: Annotated[str, typer.Argument(help="Version to make champion (v1, v2, ...).")],
+) -> None:
+    """Make a registered model its segment's champion."""
+    try:
+        model = registry.promote(get_settings().home, segment, version)
+    except PurecreditError as exc:
+        _fail(exc)
+    console.print(f"champion of {model.segment} is now {model.version}")
