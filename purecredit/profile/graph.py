@@ -38,15 +38,13 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    insert,
     text,
 )
 
 from purecredit.store.duck import arrow
-from purecredit.store.ledger import transaction
+from purecredit.store.ledger import replace_table
 
 EDGE_TABLE = "profile_edges"
-_CHUNK = 5_000
 
 # Latest version of each record key, as known() orders versions.
 _LATEST = (
@@ -215,21 +213,9 @@ def materialise_edges(
 ) -> int:
     """Replace the ledger's `profile_edges` with `table` (the `edges` table, as Arrow).
 
-    Drop, create and insert in one transaction (as the online profile does), so readers
-    see the old graph or the new one, never a half-written one, on SQLite and PostgreSQL."""
-    ledger = edges_table()
-    names = [c.name for c in ledger.columns]
-    with transaction(engine) as session:
-        connection = session.connection()
-        ledger.drop(connection, checkfirst=True)
-        ledger.create(connection)
-        for batch in table.select(names).to_batches(_CHUNK):
-            rows = batch.to_pylist()
-            if rows:
-                connection.execute(insert(ledger), rows)
-            if progress:
-                progress(len(rows))
-    return int(table.num_rows)
+    Replaced whole in one transaction (`store.ledger.replace_table`, as the online profile
+    is), so readers see the old graph or the new one, never a half-written one."""
+    return replace_table(engine, edges_table(), table, progress=progress)
 
 
 def edges_arrow(con: duckdb.DuckDBPyConnection) -> pa.Table:

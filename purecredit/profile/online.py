@@ -27,14 +27,13 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
-    insert,
     select,
 )
 from sqlalchemy.types import TypeEngine
 
 from purecredit.profile.feature import DType, Kind
 from purecredit.profile.features import columns as feature_columns
-from purecredit.store.ledger import transaction
+from purecredit.store.ledger import replace_table
 
 SQL_TYPES: dict[DType, Callable[[], TypeEngine[Any]]] = {
     "int": BigInteger,
@@ -43,7 +42,6 @@ SQL_TYPES: dict[DType, Callable[[], TypeEngine[Any]]] = {
     "bool": Boolean,
     "date": Date,
 }
-_CHUNK = 5_000
 
 
 def table_name(kind: Kind) -> str:
@@ -70,20 +68,10 @@ def materialise(
     dates = set(features.column("as_of").to_pylist())
     if len(dates) > 1:
         raise ValueError(f"an online profile holds one as-of date, got {sorted(dates)}")
-    table = profile_table(kind)
     built_at = datetime.now().replace(microsecond=0)
-    with transaction(engine) as session:
-        connection = session.connection()
-        table.drop(connection, checkfirst=True)
-        table.create(connection)
-        for batch in features.to_batches(_CHUNK):
-            rows = batch.to_pylist()
-            for row in rows:
-                row["built_at"] = built_at
-            connection.execute(insert(table), rows)
-            if progress:
-                progress(len(rows))
-    return int(features.num_rows)
+    return replace_table(
+        engine, profile_table(kind), features, constants={"built_at": built_at}, progress=progress
+    )
 
 
 class OnlineProfiles:

@@ -4,11 +4,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+import pyarrow as pa
+from sqlalchemy import Engine, Table, create_engine, event, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from purecredit.core.settings import Settings
@@ -45,3 +46,35 @@ def transaction(engine: Engine) -> Iterator[Session]:
     factory = sessionmaker(engine, expire_on_commit=False)
     with factory() as session, session.begin():
         yield session
+
+
+def replace_table(
+    engine: Engine,
+    table: Table,
+    rows: pa.Table,
+    *,
+    constants: Mapping[str, Any] | None = None,
+    progress: Callable[[int], None] | None = None,
+    chunk: int = 5_000,
+) -> int:
+    """Replace `table` whole with `rows` (Arrow; only the table's columns are read, plus
+    `constants` set on every row): drop, create and insert in one transaction, so readers see
+    the old contents or the new, never a mix, on SQLite and PostgreSQL alike (both run DDL in
+    a transaction). For tables rebuilt from batch work, whose columns may change between
+    builds. Returns the rows written."""
+    names = [c.name for c in table.columns if c.name not in (constants or {})]
+    with transaction(engine) as session:
+        connection = session.connection()
+        table.drop(connection, checkfirst=True)
+        table.create(connection)
+        for batch in rows.select(names).to_batches(chunk):
+            records = batch.to_pylist()
+            if not records:
+                continue
+            if constants:
+                for record in records:
+                    record.update(constants)
+            connection.execute(insert(table), records)
+            if progress:
+                progress(len(records))
+    return int(rows.num_rows)
