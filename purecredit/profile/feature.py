@@ -116,3 +116,39 @@ def arrived(source: str) -> str:
     first arrival cannot leak: any later cutoff sees the same or an earlier time.
     """
     return f"(SELECT MIN(_known_at) AS first_known FROM r_{source})"
+
+
+def reference_as_of(source: str) -> str:
+    """Records of a reference source (about no one: herb prices) as the bank knew them on
+    each spine date: `known()`'s rule (known by the cutoff, true by the date, the latest
+    version per record key) for a source with no subject to join on. Columns: `as_of`, then
+    the record's (`rec_<source>`); one row set per distinct spine date (few dates, small)."""
+    keys = ", ".join(f"r.{key}" for key in _catalog().source(source).record_key)
+    return (
+        "(SELECT * FROM (SELECT d.as_of, r.*, ROW_NUMBER() OVER ("
+        f"PARTITION BY d.as_of, {keys} "
+        "ORDER BY r._observed_at DESC, r._batch DESC, r._record DESC) AS _version "
+        "FROM (SELECT DISTINCT as_of, cutoff FROM spine) d "
+        f"JOIN rec_{source} r ON r._observed_at < d.cutoff AND r._valid_from <= d.as_of) v "
+        "WHERE _version = 1)"
+    )
+
+
+def month_index(date: str) -> str:
+    """A date's month as one integer, so that a difference counts calendar months (portable
+    month arithmetic: DuckDB and Spark spell date functions differently)."""
+    return (
+        f"(CAST(EXTRACT(YEAR FROM {date}) AS BIGINT) * 12"
+        f" + CAST(EXTRACT(MONTH FROM {date}) AS BIGINT))"
+    )
+
+
+def completed_years(later: str, earlier: str) -> str:
+    """Whole years from `earlier` to `later` (an age: not yet a year older before the
+    birthday), in portable SQL."""
+    return (
+        f"CAST(EXTRACT(YEAR FROM {later}) - EXTRACT(YEAR FROM {earlier})"
+        f" - CASE WHEN EXTRACT(MONTH FROM {later}) * 100 + EXTRACT(DAY FROM {later})"
+        f" < EXTRACT(MONTH FROM {earlier}) * 100 + EXTRACT(DAY FROM {earlier})"
+        " THEN 1 ELSE 0 END AS BIGINT)"
+    )

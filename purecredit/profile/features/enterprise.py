@@ -18,16 +18,15 @@ grows, and a representative's household crop is their family's own price exposur
 
 from __future__ import annotations
 
-from purecredit.profile.feature import Feature, Module, arrived, known
-
-
-def month_index(column: str) -> str:
-    """A date's month as an integer (portable month arithmetic: no dialect date functions)."""
-    return (
-        f"(CAST(EXTRACT(YEAR FROM {column}) AS BIGINT) * 12"
-        f" + CAST(EXTRACT(MONTH FROM {column}) AS BIGINT))"
-    )
-
+from purecredit.profile.feature import (
+    Feature,
+    Module,
+    arrived,
+    completed_years,
+    known,
+    month_index,
+    reference_as_of,
+)
 
 A = month_index("as_of")
 HERB_LICENCES = "('中药材经营备案凭证', '药品经营许可证', '药品经营质量管理规范认证证书')"
@@ -140,13 +139,9 @@ prices AS (
     CAST(AVG(CASE WHEN m BETWEEN a - 3 AND a - 1 THEN price_avg END) AS DECIMAL(18,4)) AS now_p,
     CAST(AVG(CASE WHEN m BETWEEN a - 15 AND a - 13 THEN price_avg END) AS DECIMAL(18,4))
       AS before_p
-  FROM (SELECT d.as_of, p.variety, p.price_avg, {month_index("p.month")} AS m,
-          {month_index("d.as_of")} AS a, ROW_NUMBER() OVER (
-            PARTITION BY d.as_of, p.variety, p.month ORDER BY p._observed_at DESC, p._batch DESC,
-            p._record DESC) AS n
-        FROM dates d JOIN rec_herb_prices p ON p._observed_at < d.cutoff
-          AND p._valid_from <= d.as_of) v
-  WHERE n = 1 GROUP BY as_of, variety
+  FROM (SELECT as_of, variety, price_avg, {month_index("month")} AS m, {A} AS a
+        FROM {reference_as_of("herb_prices")} p) v
+  GROUP BY as_of, variety
 ),
 basket_change AS (
   SELECT b.subject, b.as_of, b.source,
@@ -161,10 +156,7 @@ SELECT s.subject, s.as_of,
        WHEN reg.closed_on IS NOT NULL AND reg.closed_on <= s.as_of THEN FALSE
        WHEN reg.status = '存续' OR reg.closed_on IS NOT NULL THEN TRUE ELSE FALSE END
     AS firm_is_live,
-  CAST(EXTRACT(YEAR FROM s.as_of) - EXTRACT(YEAR FROM reg.registered_on)
-    - CASE WHEN EXTRACT(MONTH FROM s.as_of) * 100 + EXTRACT(DAY FROM s.as_of)
-              < EXTRACT(MONTH FROM reg.registered_on) * 100 + EXTRACT(DAY FROM reg.registered_on)
-           THEN 1 ELSE 0 END AS BIGINT) AS firm_age_years,
+  {completed_years("s.as_of", "reg.registered_on")} AS firm_age_years,
   reg.registered_capital * 10000 AS registered_capital_yuan,
   {INDUSTRY} AS industry_category,
   CASE WHEN ss.first_known < s.cutoff THEN COALESCE(employees.n, 0) END AS insured_employees,

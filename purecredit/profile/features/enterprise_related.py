@@ -13,8 +13,8 @@ it; the share is over the 12 complete months before the as-of month (see `enterp
 
 from __future__ import annotations
 
-from purecredit.profile.feature import Feature, Module, arrived, known
-from purecredit.profile.features.enterprise import A, month_index
+from purecredit.profile.feature import Feature, Module, arrived, known, month_index
+from purecredit.profile.features.enterprise import A
 
 # Worst first: D, then C, then M (a new taxpayer, not yet graded), then B, then A.
 GRADE_RANK = (

@@ -9,24 +9,14 @@ tax grades and licences are about the person's *firms*. Herb prices are about no
 
 from __future__ import annotations
 
-from purecredit.profile.feature import Feature, Module, arrived, known
+from purecredit.profile.feature import Feature, Module, arrived, known, month_index, reference_as_of
 
 WINDOWS = "s.as_of, s.cutoff, s.d30, s.d90, s.m3, s.m6, s.m12, s.m24"
 
-# Herb prices are reference data (no resolution, no `r_herb_prices`): `known()` joins a
-# resolved subject column to the spine's subject, and a price is about a variety, reached
-# through the household's planting, not about a person. So the same rule is written out here
-# once per as-of date (few dates, a dozen varieties: small): known by the cutoff, month by the
-# as-of date, the latest delivered version of each (variety, month) (the bulletin is one
-# cumulative file, re-delivered).
-PRICES = """SELECT variety, as_of, idx, price_avg FROM (
-  SELECT d.as_of, p.variety, p.price_avg,
-    EXTRACT(YEAR FROM p.month) * 12 + EXTRACT(MONTH FROM p.month) AS idx,
-    ROW_NUMBER() OVER (PARTITION BY d.as_of, p.variety, p.month
-      ORDER BY p._observed_at DESC, p._batch DESC, p._record DESC) AS _version
-  FROM (SELECT DISTINCT as_of, cutoff FROM spine) d
-  JOIN rec_herb_prices p ON p._observed_at < d.cutoff AND p.month <= d.as_of
-) v WHERE _version = 1"""
+# Herb prices are about a variety, reached through the household's planting, not about a
+# person: read with `reference_as_of`, the point-in-time rule for a source with no subject.
+PRICES = f"""SELECT variety, as_of, {month_index("month")} AS idx, price_avg
+FROM {reference_as_of("herb_prices")} p"""
 
 SQL = f"""
 WITH reg AS (SELECT subject, as_of, household_no FROM {known("population_register")}),

@@ -18,17 +18,12 @@ differently.
 
 from __future__ import annotations
 
-from purecredit.profile.feature import Feature, Module, known
+from purecredit.profile.feature import Feature, Module, known, month_index
 
 _BUREAU = ("credit_bureau_accounts", "credit_bureau_queries", "credit_bureau_public_records")
 OVERDUE_CODES = "1234567B"  # a month overdue: 1-7 months behind, or B written off, still owed
 APPLICATION_REASONS = ("02", "03", "24", "26")  # loan, card, financing and limit approval
 GRADES = ("正常", "关注", "次级", "可疑", "损失")  # five categories, best to worst
-
-
-def month_index(date: str) -> str:
-    """Months since year 0 of a date: differences count calendar months."""
-    return f"(EXTRACT(YEAR FROM {date}) * 12 + EXTRACT(MONTH FROM {date}))"
 
 
 def day_number(date: str) -> str:

@@ -9,7 +9,7 @@ bank has (the count of such months is a feature of its own).
 
 from __future__ import annotations
 
-from purecredit.profile.feature import Feature, Module, arrived, known
+from purecredit.profile.feature import Feature, Module, arrived, known, month_index
 
 EMPLOYEE = "职工基本养老保险"
 RESIDENT = "城乡居民基本养老保险"
@@ -76,9 +76,7 @@ SELECT s.subject, s.as_of,
        WHEN pension.resident = 1 THEN '{RESIDENT}' END AS pension_schemes_24m,
   CASE WHEN customer.subject IS NOT NULL THEN TRUE
        WHEN s.cutoff > customers_since.first_known THEN FALSE END AS is_bank_customer,
-  CAST(EXTRACT(YEAR FROM s.as_of) * 12 + EXTRACT(MONTH FROM s.as_of)
-       - EXTRACT(YEAR FROM customer.opened) * 12 - EXTRACT(MONTH FROM customer.opened)
-       AS BIGINT) AS bank_customer_months
+  {month_index("s.as_of")} - {month_index("customer.opened")} AS bank_customer_months
 FROM spine s
 CROSS JOIN customers_since
 CROSS JOIN pensions_since

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from purecredit.profile.feature import Feature, Module, known
+from purecredit.profile.feature import Feature, Module, completed_years, known
 
 REGISTER = known("population_register")
 MARRIAGES = f"""SELECT subject, as_of, kind, registered_on, cert_no
@@ -31,10 +31,7 @@ marriage AS (
 declared AS (SELECT subject, as_of, marital_status FROM {known("bank_customers")})
 SELECT s.subject, s.as_of,
   reg.sex,
-  CAST(EXTRACT(YEAR FROM s.as_of) - EXTRACT(YEAR FROM reg.birth_date)
-    - CASE WHEN EXTRACT(MONTH FROM s.as_of) * 100 + EXTRACT(DAY FROM s.as_of)
-              < EXTRACT(MONTH FROM reg.birth_date) * 100 + EXTRACT(DAY FROM reg.birth_date)
-           THEN 1 ELSE 0 END AS BIGINT) AS age_years,
+  {completed_years("s.as_of", "reg.birth_date")} AS age_years,
   SUBSTR(reg.household_no, 1, 6) AS district_code,
   reg.relation = '户主' AS is_household_head,
   members.household_size,
