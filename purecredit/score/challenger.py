@@ -80,8 +80,12 @@ class Challenger(BaseEstimator):  # type: ignore[misc]
             data[name] = pd.Categorical(kept, categories=self.categories_[name])
         return data
 
+    def prepared(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The frame the booster sees: the training columns, text as the fitted categories.
+        Reason codes ask the booster about the same frame (`pred_contrib`)."""
+        check_is_fitted(self, "estimator_")
+        return self._categorical(model_frame(X, self.numeric_, self.text_))
+
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Columns (good, bad), scikit-learn's order for classes (0, 1)."""
-        check_is_fitted(self, "estimator_")
-        data = self._categorical(model_frame(X, self.numeric_, self.text_))
-        return np.asarray(self.estimator_.predict_proba(data), dtype="float64")
+        return np.asarray(self.estimator_.predict_proba(self.prepared(X)), dtype="float64")

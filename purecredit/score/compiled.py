@@ -136,8 +136,7 @@ class CompiledScorecard:
                     levels[OTHER] = bins[OTHER]
                 default = bins.get(OTHER, unknown)
                 text[name] = _Text(bins=levels, default=default, woe=woe)
-        factor = model.pdo / math.log(2.0)
-        offset = model.base_points - factor * math.log(model.base_odds)
+        factor, offset = model.factor, model.offset
         return cls(
             names=list(model.selected_),
             numeric=numeric,

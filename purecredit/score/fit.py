@@ -23,8 +23,15 @@ class ModelCV:
     """One model's out-of-fold figures, a value per fold."""
 
     name: str
+    rows: int
     fold_auc: list[float] = field(default_factory=list)
     fold_ks: list[float] = field(default_factory=list)
+    # Each row's probability of bad from the fold model that did not see it: what a
+    # calibration is fitted on.
+    oof: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.oof = np.full(self.rows, np.nan)
 
     @property
     def cv_auc(self) -> float:
@@ -96,6 +103,20 @@ def folds(y: np.ndarray, n: int, seed: int) -> list[tuple[np.ndarray, np.ndarray
     return list(splitter.split(np.zeros(len(y)), y))
 
 
+def labelled(
+    frame: pd.DataFrame, target: str, *, bad: object = 1, id_column: str | None = None
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """(characteristics, 1-for-bad target) of the rows that have a target, the target and
+    id columns left out: what both cross-validation and a final fit train on."""
+    if target not in frame.columns:
+        raise Invalid(f"no target column {target!r} in the table", field="target")
+    if id_column is not None and id_column not in frame.columns:
+        raise Invalid(f"no id column {id_column!r} in the table", field="id")
+    rows = frame[frame[target].notna()].reset_index(drop=True)
+    y = binary_target(rows[target], bad)
+    return rows.drop(columns=[c for c in (target, id_column) if c is not None]), y
+
+
 def cross_validate(
     frame: pd.DataFrame,
     target: str,
@@ -108,22 +129,17 @@ def cross_validate(
 ) -> CrossValidation:
     """Stratified k-fold CV of the scorecard and of the challenger constrained to that fold's
     scorecard trends. `on_fold` is told each time a model finishes a fold."""
-    if target not in frame.columns:
-        raise Invalid(f"no target column {target!r} in the table", field="target")
-    if id_column is not None and id_column not in frame.columns:
-        raise Invalid(f"no id column {id_column!r} in the table", field="id")
-    labelled = frame[frame[target].notna()].reset_index(drop=True)
-    y = binary_target(labelled[target], bad)
-    features = labelled.drop(columns=[c for c in (target, id_column) if c is not None])
+    features, y = labelled(frame, target, bad=bad, id_column=id_column)
     if min(int(y.sum()), int(len(y) - y.sum())) < n_folds:
         raise Invalid(f"need at least {n_folds} bad and {n_folds} good rows", field="target")
-    result = CrossValidation(len(y), int(y.sum()), {name: ModelCV(name) for name in MODELS})
+    result = CrossValidation(len(y), int(y.sum()), {name: ModelCV(name, len(y)) for name in MODELS})
     for k, (train, test) in enumerate(folds(y, n_folds, seed), start=1):
         scorecard = Scorecard().fit(features.iloc[train], y[train])
         challenger = Challenger(trends=scorecard.monotone_trends(), seed=seed)
         challenger.fit(features.iloc[train], y[train])
         for name, model in (("scorecard", scorecard), ("lightgbm", challenger)):
             p_bad = model.predict_proba(features.iloc[test])[:, 1]
+            result.models[name].oof[test] = p_bad
             result.models[name].fold_auc.append(float(roc_auc_score(y[test], p_bad)))
             result.models[name].fold_ks.append(ks_statistic(y[test], p_bad))
             if on_fold is not None:

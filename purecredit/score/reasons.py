@@ -15,7 +15,6 @@ applicant's reasons list each code once, under its strongest feature.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -25,7 +24,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from purecredit.score.challenger import Challenger
 from purecredit.score.scorecard import Scorecard
-from purecredit.score.table import OTHER, keep_levels, model_frame
 
 FALLBACK = "R99"
 
@@ -210,16 +208,8 @@ def characteristic_points(scorecard: Scorecard, X: pd.DataFrame) -> np.ndarray:
     """Points of each selected characteristic (columns in `scorecard.selected_` order) for
     each row: -factor * coefficient * WOE. With the constant `offset - factor * intercept`
     they add up to `scorecard.score(X)`."""
-    check_is_fitted(scorecard, "estimator_")
-    data = model_frame(X, scorecard.numeric_, scorecard.text_)
-    # The scorecard's own preparation (Scorecard._grouped and _woe), from its public fitted
-    # attributes; tests/score/test_reasons.py checks the points add up to `score`.
-    for name in scorecard.text_:
-        data[name] = keep_levels(data[name], scorecard.levels_[name], OTHER)
-    woe = scorecard.binning_.transform(data, metric_missing="empirical", metric_special="empirical")
-    values = np.asarray(woe[scorecard.selected_], dtype="float64")
     coef = np.asarray(scorecard.estimator_.coef_[0], dtype="float64")
-    return np.asarray(-_factor(scorecard) * values * coef, dtype="float64")
+    return np.asarray(-scorecard.factor * scorecard.woe(X) * coef, dtype="float64")
 
 
 def best_points(scorecard: Scorecard) -> np.ndarray:
@@ -229,7 +219,7 @@ def best_points(scorecard: Scorecard) -> np.ndarray:
     for name, coef in zip(scorecard.selected_, scorecard.estimator_.coef_[0], strict=True):
         table = scorecard.binning_.get_binned_variable(name).binning_table.build()
         bins = table[(table.index != "Totals") & (table["Count"] > 0)]
-        points = -_factor(scorecard) * coef * bins["WoE"].to_numpy(dtype="float64")
+        points = -scorecard.factor * coef * bins["WoE"].to_numpy(dtype="float64")
         best.append(float(points.max()))
     return np.asarray(best, dtype="float64")
 
@@ -246,12 +236,7 @@ def lightgbm_contributions(
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(features, contributions, bias): LightGBM's own split of each row's log-odds of bad,
     one column per feature, plus the bias they add to."""
-    check_is_fitted(challenger, "estimator_")
-    data = model_frame(X, challenger.numeric_, challenger.text_)
-    # The challenger's own preparation (Challenger._categorical), from its public attributes.
-    for name in challenger.text_:
-        kept = keep_levels(data[name], challenger.categories_[name], np.nan)
-        data[name] = pd.Categorical(kept, categories=challenger.categories_[name])
+    data = challenger.prepared(X)
     contrib = np.asarray(challenger.estimator_.predict(data, pred_contrib=True), dtype="float64")
     return [*challenger.numeric_, *challenger.text_], contrib[:, :-1], contrib[:, -1]
 
@@ -262,7 +247,3 @@ def lightgbm_reasons(
     """Per applicant, the features pushing the log-odds of bad up most."""
     features, contrib, _ = lightgbm_contributions(challenger, X)
     return top_reasons(features, contrib, top=top)
-
-
-def _factor(scorecard: Scorecard) -> float:
-    return float(scorecard.pdo) / math.log(2.0)

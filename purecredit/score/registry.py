@@ -37,7 +37,7 @@ import pandas as pd
 from purecredit.core.errors import Invalid, NotFound
 from purecredit.score.calibration import Calibrator
 from purecredit.score.compiled import CompiledScorecard
-from purecredit.score.fit import CrossValidation, binary_target, cross_validate, folds
+from purecredit.score.fit import CrossValidation, cross_validate, labelled
 from purecredit.score.master_scale import MASTER_SCALE, MasterScale
 from purecredit.score.scorecard import Scorecard
 
@@ -359,15 +359,8 @@ def fit_and_register(
     result = cross_validate(
         frame, target, bad=bad, id_column=id_column, n_folds=n_folds, seed=seed, on_fold=on_fold
     )
-    labelled = frame[frame[target].notna()].reset_index(drop=True)
-    y = binary_target(labelled[target], bad)
-    features = labelled.drop(columns=[c for c in (target, id_column) if c is not None])
-    # Out-of-fold probabilities on the folds `cross_validate` used (fit.py does not return
-    # them, so the fold scorecards are fitted again; the fits are deterministic).
-    raw = np.zeros(len(y))
-    for train, test in folds(y, n_folds, seed):
-        fold_model = Scorecard().fit(features.iloc[train], y[train])
-        raw[test] = fold_model.predict_proba(features.iloc[test])[:, 1]
+    features, y = labelled(frame, target, bad=bad, id_column=id_column)
+    raw = result.models["scorecard"].oof  # out of fold, on the folds just measured
     calibrator = Calibrator(n_folds=n_folds, seed=seed).fit(raw, y)
     scorer = CompiledScorecard.compile(Scorecard().fit(features, y))
     if data_sha256 is None:

@@ -104,11 +104,25 @@ class Scorecard(BaseEstimator):  # type: ignore[misc]
         woe = self.binning_.transform(data, metric_missing="empirical", metric_special="empirical")
         return np.asarray(woe[self.selected_], dtype="float64")
 
+    def woe(self, X: pd.DataFrame) -> np.ndarray:
+        """Each row's WOE per selected characteristic (columns in `selected_` order): what
+        the regression sees, and what reason codes split the points by."""
+        check_is_fitted(self, "estimator_")
+        return self._woe(self._grouped(model_frame(X, self.numeric_, self.text_)))
+
+    @property
+    def factor(self) -> float:
+        """Points per unit of log-odds: `pdo` points double the odds."""
+        return float(self.pdo) / math.log(2.0)
+
+    @property
+    def offset(self) -> float:
+        """Points at even odds, so that `base_points` fall at odds `base_odds`."""
+        return float(self.base_points) - self.factor * math.log(self.base_odds)
+
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
         """Log-odds of bad."""
-        check_is_fitted(self, "estimator_")
-        data = self._grouped(model_frame(X, self.numeric_, self.text_))
-        return np.asarray(self.estimator_.decision_function(self._woe(data)), dtype="float64")
+        return np.asarray(self.estimator_.decision_function(self.woe(X)), dtype="float64")
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Columns (good, bad), scikit-learn's order for classes (0, 1)."""
@@ -117,10 +131,8 @@ class Scorecard(BaseEstimator):  # type: ignore[misc]
 
     def score(self, X: pd.DataFrame) -> np.ndarray:
         """Points: `base_points` at good:bad odds `base_odds`, `pdo` more for each doubling."""
-        factor = self.pdo / math.log(2.0)
-        offset = self.base_points - factor * math.log(self.base_odds)
         # ln(good/bad odds) is minus the log-odds of bad.
-        return offset - factor * self.decision_function(X)
+        return self.offset - self.factor * self.decision_function(X)
 
     def monotone_trends(self) -> dict[str, int]:
         """For each numeric column, +1 if its bins' bad rate rises with the value, -1 if it

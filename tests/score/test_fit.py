@@ -39,8 +39,14 @@ def optbinning_baseline(frame: pd.DataFrame, y: np.ndarray) -> float:
     return float(np.mean(aucs))
 
 
-def test_champion_matches_optbinning_on_german_credit(german: pd.DataFrame) -> None:
+def test_champion_matches_optbinning_on_german_credit(
+    german: pd.DataFrame, german_oof: np.ndarray
+) -> None:
     result = cross_validate(german, "creditability", bad="bad", seed=SEED)
+    # Every row's out-of-fold probability is kept, from the fold model that did not see it
+    # (`german_oof` refits the fold scorecards on the same folds independently).
+    np.testing.assert_array_equal(result.models["scorecard"].oof, german_oof)
+    assert not np.isnan(result.models["lightgbm"].oof).any()
     y = binary_target(german["creditability"], "bad")
     assert result.rows == 1000 and result.bad == 300
     baseline = optbinning_baseline(german.drop(columns="creditability"), y)
