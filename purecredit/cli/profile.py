@@ -126,8 +126,9 @@ def related(
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
     settings = get_settings()
-    parties = related_online(ledger_engine(settings), key, hops)
-    vault = Protector.from_settings(settings, ledger_engine(settings)).vault
+    engine = ledger_engine(settings)
+    parties = related_online(engine, key, hops)
+    vault = Protector.from_settings(settings, engine).vault
     table = Table(title=f"parties within {hops} steps of {shown}")
     for column in ("party", "type", "steps", "path", "via"):
         table.add_column(column)
