@@ -96,6 +96,22 @@ class ItemDef(_Model):
     map: dict[str, str] = Field(default_factory=dict)
 
 
+class HistoryDef(_Model):
+    """How a register's first full copy stands in for the history the bank never took.
+
+    A bank that starts today holds one snapshot of each register, yet models must be trained
+    as of dates years back. The first copy of a source with a `history` rule is therefore taken
+    as known from each record's own date (``known_from``: a date field, or an int year field
+    read as that year's last day) plus ``lag_days``, the time the owner takes to publish; never
+    later than its delivery. Only the first batch of a source is treated so: a record that
+    first appears in a later copy is known from that copy's delivery, as it really was. Fields
+    that change later without a date of their own (a status) are the price of this rule; the
+    features read such states through their own dates (closed_on, removed_on, released_on)."""
+
+    known_from: str
+    lag_days: int = Field(ge=0)
+
+
 class SourceDef(_Model):
     name: str
     owner: str
@@ -113,6 +129,9 @@ class SourceDef(_Model):
         0, ge=0, description="Days after a monthly file's month end that it reaches the bank."
     )
     monthly: bool = False
+    history: HistoryDef | None = Field(
+        None, description="Backfill rule for the first copy of a register (HistoryDef)."
+    )
     sensitive: bool = Field(False, description="Sensitive personal information (PIPL art. 28).")
     fields: dict[str, FieldDef]
     items: dict[str, ItemDef] = Field(default_factory=dict)
@@ -128,6 +147,14 @@ class SourceDef(_Model):
             raise ValueError(f"names fields it does not have: {unknown}")
         if self.valid_from and self.fields[self.valid_from].type != "date":
             raise ValueError(f"valid_from field {self.valid_from!r} must be a date")
+        if self.history is not None:
+            since = self.fields.get(self.history.known_from)
+            if since is None or since.type not in ("date", "int"):
+                raise ValueError(
+                    f"history.known_from {self.history.known_from!r} must be a date or year field"
+                )
+            if self.mode not in ("copy", "api"):
+                raise ValueError("only a copy or api source has a first copy to backfill")
         headers = [f.header for f in self.fields.values()]
         if len(set(headers)) != len(headers):
             raise ValueError("two fields share a header")

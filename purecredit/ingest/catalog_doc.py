@@ -118,6 +118,11 @@ def _source_section(source: SourceDef) -> list[str]:
             f"- monthly: a file per month, reaching the bank {source.observed_lag_days} days "
             "after the month ends"
         )
+    if source.history:
+        facts.append(
+            f"- history: its first copy is known from `{source.history.known_from}` plus "
+            f"{source.history.lag_days} days (never after delivery)"
+        )
     if source.sensitive:
         facts.append("- sensitive personal information (PIPL art. 28)")
     for item, spec in sorted(source.items.items()):

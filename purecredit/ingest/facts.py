@@ -49,6 +49,7 @@ def to_facts(
     batch_id: str,
     observed_at: datetime,
     first_record: int = 0,
+    backfill: bool = False,
 ) -> pa.Table:
     """Unpivot protected, validated records into facts (nulls make no fact: missing is
     absence, not a value), ordered by record, then field name.
@@ -62,15 +63,18 @@ def to_facts(
         return FACTS_SCHEMA.empty_table()
     entity, entity_type = entity_keys(table, source.entity)
     observed_day = pa.scalar(observed_at.date(), pa.date32())
+    known_at = _known_at(table, source, observed_at, backfill)
     if source.valid_from:
         valid_from = pc.fill_null(table.column(source.valid_from), observed_day)
     else:
-        valid_from = pa.repeat(observed_day, n)
+        # Undated facts hold from when the bank learned them (a backfilled first copy's date).
+        valid_from = pc.cast(known_at, pa.date32())
     per_record = pa.table(
         {
             "entity": pc.cast(entity, pa.string()),
             "entity_type": pc.cast(entity_type, pa.string()),
             "valid_from": pc.cast(valid_from, pa.date32()),
+            "observed_at": known_at,
         }
     )
     values = pa.table({name: canonical_text(table.column(name)) for name in names})
@@ -88,12 +92,43 @@ def to_facts(
             "field": long.column("field"),
             "value": long.column("value"),
             "valid_from": long.column("valid_from"),
-            "observed_at": pa.repeat(pa.scalar(observed_at, pa.timestamp("us")), m),
+            "observed_at": long.column("observed_at"),
             "batch_id": pa.repeat(pa.scalar(batch_id, pa.string()), m),
             "record": pc.add(long.column("record"), first_record),
         },
         schema=FACTS_SCHEMA,
     )
+
+
+def _known_at(
+    table: pa.Table, source: SourceDef, observed_at: datetime, backfill: bool
+) -> pa.Array:
+    """When the bank learned each record: the delivery, or for a register's first copy under
+    a `history` rule its own date plus the publication lag, never after the delivery (a
+    record with no such date is known from the delivery)."""
+    n = table.num_rows
+    delivered = pa.scalar(observed_at, pa.timestamp("us"))
+    if not (backfill and source.history):
+        return pa.repeat(delivered, n)
+    rule = source.history
+    column = table.column(rule.known_from)
+    if source.fields[rule.known_from].type == "int":
+        # A year field (survey year, rating year) counts from that year's last day.
+        years = column.to_numpy(zero_copy_only=False)
+        valid = pc.is_valid(column).to_numpy(zero_copy_only=False)
+        safe = np.where(valid, years, 1970).astype("int64")
+        ends = (safe - 1970 + 1).astype("datetime64[Y]").astype("datetime64[D]") - 1
+        since = pa.array(ends, pa.date32(), mask=~valid)
+    else:
+        since = pc.cast(column, pa.date32())
+    lag = np.timedelta64(rule.lag_days, "D")
+    days = since.to_numpy(zero_copy_only=False)
+    known = pa.array(
+        np.asarray(days, dtype="datetime64[D]").astype("datetime64[us]") + lag,
+        pa.timestamp("us"),
+        mask=~pc.is_valid(since).to_numpy(zero_copy_only=False),
+    )
+    return pc.fill_null(pc.min_element_wise(known, delivered), delivered)
 
 
 # Records unpivoted at a time: bounds the one concatenated value column far below Arrow's
@@ -123,6 +158,7 @@ def _unpivot(per_record: pa.Table, values: pa.Table, offset: int) -> pa.Table:
             "field": pa.array(values.column_names, pa.string()).take(fields),
             "value": stacked.take(fields * n + rows),
             "valid_from": per_record.column("valid_from").take(rows),
+            "observed_at": per_record.column("observed_at").take(rows),
             "record": pa.array(rows + offset, pa.int64()),
         }
     )

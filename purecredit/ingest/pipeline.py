@@ -52,10 +52,20 @@ class SourceReport:
     facts: int = 0
     files: int = 0
     skipped_files: int = 0
+    backfilled: int = 0  # records of a first copy dated back by the source's history rule
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: SourceReport) -> None:
-        for name in ("read", "landed", "quarantined", "duplicates", "late", "facts", "files"):
+        for name in (
+            "read",
+            "landed",
+            "quarantined",
+            "duplicates",
+            "late",
+            "facts",
+            "files",
+            "backfilled",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.skipped_files += other.skipped_files
         for reason, n in other.quarantine_reasons.items():
@@ -84,6 +94,7 @@ class IngestReport:
                     "facts": r.facts,
                     "files": r.files,
                     "skipped_files": r.skipped_files,
+                    "backfilled": r.backfilled,
                     "quarantine_reasons": dict(sorted(r.quarantine_reasons.items())),
                 }
                 for name, r in sorted(self.sources.items())
@@ -131,6 +142,7 @@ class _Run:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="lake-commit")
         # The commit in flight: its batch id, its future and the source total it adds to.
         self._pending: tuple[str, Future[SourceReport], SourceReport] | None = None
+        self._taken: set[str] = set()  # sources with a batch in this run: no longer a first copy
 
     def __enter__(self) -> _Run:
         return self
@@ -160,7 +172,18 @@ class _Run:
             total.skipped_files += 1
             return
         when = file_observed_at(source, rel, self.observed_at)
-        ready = prepare(load(), source, batch_id=batch, observed_at=when, protector=self.protector)
+        first = source.name not in self._taken and not any(
+            marker["source"] == source.name for marker in self.lake.committed_batches()
+        )
+        self._taken.add(source.name)
+        ready = prepare(
+            load(),
+            source,
+            batch_id=batch,
+            observed_at=when,
+            protector=self.protector,
+            backfill=first,
+        )
         self._settle()
         job = self._pool.submit(commit, ready, lake=self.lake, known=self.known, last=last)
         self._pending = (batch, job, total)
@@ -293,12 +316,16 @@ def prepare(
     batch_id: str,
     observed_at: datetime,
     protector: Protector,
+    backfill: bool = False,
 ) -> Prepared:
-    """Validate, de-duplicate and protect one batch; unpivot it into facts."""
+    """Validate, de-duplicate and protect one batch; unpivot it into facts. ``backfill``: the
+    batch is the source's first copy, dated back by its history rule if it has one."""
     checked = validate(raw.table, source)
     unique, repeated = drop_repeated_records(checked.table)
     protected = protect(unique, source, protector)
-    facts = to_facts(protected, source, batch_id=batch_id, observed_at=observed_at)
+    facts = to_facts(
+        protected, source, batch_id=batch_id, observed_at=observed_at, backfill=backfill
+    )
     rejects = pa.concat_tables([raw.rejects, checked.rejects], promote_options="permissive")
     quarantine = quarantine_rows(
         rejects, source=source.name, batch_id=batch_id, observed_at=observed_at, protector=protector
@@ -313,6 +340,7 @@ def prepare(
         duplicates=repeated,
         late=_late(unique, source, observed_at),
         files=1,
+        backfilled=unique.num_rows if backfill and source.history else 0,
         quarantine_reasons=reasons,
     )
     return Prepared(source.name, batch_id, facts, quarantine, unique.num_rows, report)
