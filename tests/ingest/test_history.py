@@ -119,7 +119,7 @@ def test_a_year_field_counts_from_the_years_end_and_dates_undated_facts_too(
 def test_a_record_first_seen_in_a_later_copy_is_known_only_from_that_delivery(
     delivered: tuple[Path, Path, IngestReport], tmp_path: Path
 ) -> None:
-    first, home, _ = delivered
+    _, home, _ = delivered
     second = tmp_path / "second"
     _deliver(
         second,
