@@ -1,5 +1,5 @@
 """Fitted models compiled to plain arrays for serving (issue 5, "Serving"): no pandas on the
-per-applicant path, numpy in batch.
+per-applicant path, numpy (and pyarrow for text) in batch.
 
 `CompiledScorecard` keeps, per selected characteristic, its bins' WOE (read from the fitted
 optbinning objects by transforming one value per bin, so the WOE is optbinning's own) and the
@@ -10,9 +10,19 @@ per-bin points table summed in a loop differs from it in the last bits, because 
 its own order (and `Scorecard.score` itself gives one row scored alone and the same row scored
 in a batch results up to 1 ulp apart; `score_one` matches the first, `score_batch` the second).
 
+Batch input is whatever the caller holds: a pandas DataFrame, a pyarrow Table, or a mapping of
+column name to numpy array, pandas Series or pyarrow array. Text columns are mapped to bins
+without touching one Python string per row: Arrow-backed strings (pandas 3's default `str`
+dtype, pyarrow tables) are looked up in the known levels by Arrow's hash kernel
+(`pyarrow.compute.index_in`); anything else is hashed once per row by `pandas.factorize` and
+only its distinct values are looked up in Python.
+
 `CompiledChallenger` walks the trees of LightGBM's `dump_model()` with LightGBM's decision
 rules (numeric `<=` with its None/Zero/NaN missing types and default direction, categorical
-sets with missing and negative codes to the right) and sums the leaves in tree order.
+sets with missing and negative codes to the right) and sums the leaves in tree order. Its
+`contrib_batch` is LightGBM's own `pred_contrib`: path-dependent TreeSHAP over the trees'
+training counts (Lundberg et al. 2020, Algorithm 2, as in LightGBM's `Tree::TreeSHAP`),
+vectorised over rows. `to_dict`/`from_dict` give it a JSON-able saved form.
 """
 
 from __future__ import annotations
@@ -22,10 +32,12 @@ import math
 from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from purecredit.core.errors import Invalid
 from purecredit.score.challenger import Challenger
@@ -34,6 +46,10 @@ from purecredit.score.table import OTHER
 
 # A category no training value can equal, to read optbinning's WOE for unknown categories.
 _UNSEEN = "\x00purecredit-unseen\x00"
+
+# What the batch methods take: a DataFrame, a pyarrow Table (typed as `Any` by the missing
+# pyarrow stubs) or a mapping of names to numpy arrays, pandas Series or pyarrow arrays.
+Columns: TypeAlias = "pd.DataFrame | Mapping[str, Any]"
 
 
 def _is_missing(value: object) -> bool:
@@ -46,14 +62,74 @@ def _as_float(value: object) -> float:
     return float(value)  # type: ignore[arg-type]
 
 
-def _text_codes(
-    values: np.ndarray, lookup: Mapping[str, int], default: int, missing: int
-) -> np.ndarray:
-    """Map an array of text values to indices: hash the distinct values once (pandas'
-    factorize, the one pandas call on the batch path), then look each up in `lookup`."""
+# --- batch columns ---------------------------------------------------------------------------
+
+
+def _column(data: Columns, name: str) -> Any:
+    return data.column(name) if isinstance(data, pa.Table) else data[name]
+
+
+def _check_columns(data: Columns, names: list[str]) -> None:
+    present = set(data.column_names) if isinstance(data, pa.Table) else None
+    absent = [n for n in names if (n not in present if present is not None else n not in data)]
+    if absent:
+        raise Invalid(f"columns missing: {', '.join(absent)}")
+
+
+def _is_text_type(kind: Any) -> bool:
+    return bool(
+        pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+    )
+
+
+def _arrow_text(values: Any) -> Any | None:
+    """`values` as an Arrow string array when it already is one (or backs a pandas Series),
+    else None. No copy of the strings is made."""
+    if isinstance(values, pd.Series | pd.Index):
+        kind = values.dtype
+        arrow = (isinstance(kind, pd.StringDtype) and kind.storage == "pyarrow") or (
+            isinstance(kind, pd.ArrowDtype) and _is_text_type(kind.pyarrow_dtype)
+        )
+        return pa.array(values.array) if arrow else None
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        if _is_text_type(values.type):
+            return values
+        if pa.types.is_dictionary(values.type) and _is_text_type(values.type.value_type):
+            return values.cast(values.type.value_type)
+    return None
+
+
+def _numbers(values: Any) -> np.ndarray:
+    """Float values with NaN for missing, as `table.as_numbers` gives the fitted model."""
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        floats = pc.fill_null(values.cast(pa.float64()), math.nan)
+        return np.asarray(floats.to_numpy(), dtype="float64")
+    if isinstance(values, pd.Series | pd.Index):
+        return np.asarray(values.to_numpy(dtype="float64", na_value=np.nan), dtype="float64")
+    array = np.asarray(values)
+    if array.dtype == object:
+        return np.asarray(
+            pd.Series(array, dtype=object).astype("float64").to_numpy(), dtype="float64"
+        )
+    return np.asarray(array, dtype="float64")
+
+
+def _text_positions(values: Any, keys: list[str]) -> np.ndarray:
+    """Each value's position in `keys` (compared as `str(value)`, as the fitted models see
+    text); `len(keys)` for a missing value, `len(keys) + 1` for a value not in `keys`."""
+    arrow = _arrow_text(values)
+    if arrow is not None:
+        known = pa.array([*keys, None], type=arrow.type)
+        found = pc.index_in(arrow, value_set=known, skip_nulls=False)
+        return np.asarray(pc.fill_null(found, len(keys) + 1).to_numpy(), dtype=np.intp)
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        values = values.to_pandas()
+    elif not isinstance(values, pd.Series | pd.Index):
+        values = np.asarray(values, dtype=object)
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    table = np.array([lookup.get(str(u), default) for u in uniques] + [missing], dtype=np.intp)
-    return table[codes]  # code -1 (missing) takes the last entry
+    where = {k: i for i, k in enumerate(keys)}
+    table = np.array([where.get(str(u), len(keys) + 1) for u in uniques] + [len(keys)])
+    return np.asarray(table.astype(np.intp)[codes], dtype=np.intp)  # -1 (missing): last
 
 
 @dataclass
@@ -71,7 +147,7 @@ class _Text:
 
 class CompiledScorecard:
     """A fitted `Scorecard` as arrays; `score_one`/`pd_one` for one applicant (a dict of raw
-    values), `score_batch`/`pd_batch` for columns of numpy arrays."""
+    values), `score_batch`/`pd_batch` for a table (see `Columns`)."""
 
     def __init__(
         self,
@@ -96,11 +172,27 @@ class CompiledScorecard:
         self._coef_t = np.asarray([coef], dtype="float64").T  # (p, 1), like sklearn's coef_.T
         self._intercept = np.asarray([intercept], dtype="float64")
         self._num_special = {c for c in special if not isinstance(c, str)}
+        self._num_special_array = np.asarray(sorted(self._num_special), dtype="float64")
         self._text_special = {c for c in special if isinstance(c, str)}
         self._tables = [
             np.asarray((numeric[n] if n in numeric else text[n]).woe, dtype="float64")
             for n in names
         ]
+        self._splits = {n: np.asarray(s.splits, dtype="float64") for n, s in numeric.items()}
+        # Per text column: its known levels, and the WOE of each level, then of a missing
+        # value, then of a level never seen (the order `_text_positions` numbers them in).
+        self._levels: dict[str, list[str]] = {}
+        self._level_woe: dict[str, np.ndarray] = {}
+        for n, cat in text.items():
+            n_bins = len(cat.woe) - 3
+            lookup = dict(cat.bins)
+            for code in self._text_special:
+                if code in lookup:
+                    lookup[code] = n_bins
+            keys = list(lookup)
+            index = [lookup[k] for k in keys] + [n_bins + 1, cat.default]
+            self._levels[n] = keys
+            self._level_woe[n] = np.asarray(cat.woe, dtype="float64")[index]
 
     # --- compile -----------------------------------------------------------------------------
 
@@ -184,42 +276,38 @@ class CompiledScorecard:
 
     # --- batch -------------------------------------------------------------------------------
 
-    def _indices(self, name: str, values: np.ndarray) -> np.ndarray:
+    def _woe_column(self, j: int, values: Any, out: np.ndarray) -> None:
+        name = self.names[j]
         if name in self.numeric:
-            spec = self.numeric[name]
-            x = np.asarray(values, dtype="float64")
-            idx = np.searchsorted(np.asarray(spec.splits, dtype="float64"), x, side="right")
+            splits = self._splits[name]
+            x = _numbers(values)
+            idx = np.searchsorted(splits, x, side="right")
             if self._num_special:
-                idx[np.isin(x, list(self._num_special))] = len(spec.splits) + 1
-            idx[np.isnan(x)] = len(spec.splits) + 2
-            return idx
-        cat = self.text[name]
-        n_bins = len(cat.woe) - 3
-        lookup = dict(cat.bins)
-        for code in self._text_special:
-            if code in lookup:
-                lookup[code] = n_bins
-        return _text_codes(np.asarray(values, dtype=object), lookup, cat.default, n_bins + 1)
+                idx[np.isin(x, self._num_special_array)] = len(splits) + 1
+            idx[np.isnan(x)] = len(splits) + 2
+            np.take(self._tables[j], idx, out=out, mode="clip")
+        else:
+            positions = _text_positions(values, self._levels[name])
+            np.take(self._level_woe[name], positions, out=out, mode="clip")
 
-    def woe_batch(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+    def woe_batch(self, columns: Columns) -> np.ndarray:
         """The WOE matrix, Fortran-ordered like the frame the fitted regression sees."""
-        absent = [n for n in self.names if n not in columns]
-        if absent:
-            raise Invalid(f"columns missing: {', '.join(absent)}")
-        n = len(columns[self.names[0]])
+        _check_columns(columns, self.names)
+        n = len(_column(columns, self.names[0]))
         woe = np.empty((n, len(self.names)), dtype="float64", order="F")
         for j, name in enumerate(self.names):
-            np.take(self._tables[j], self._indices(name, columns[name]), out=woe[:, j])
+            self._woe_column(j, _column(columns, name), woe[:, j])
         return woe
 
-    def log_odds_batch(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+    def log_odds_batch(self, columns: Columns) -> np.ndarray:
         scores = self.woe_batch(columns) @ self._coef_t + self._intercept
         return np.asarray(scores.reshape(-1), dtype="float64")
 
-    def score_batch(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+    def score_batch(self, columns: Columns) -> np.ndarray:
+        """Points for every row of `columns`: bit for bit `Scorecard.score` on the same rows."""
         return np.asarray(self.offset - self.factor * self.log_odds_batch(columns))
 
-    def pd_batch(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+    def pd_batch(self, columns: Columns) -> np.ndarray:
         return np.asarray(1.0 / (1.0 + np.exp(-self.log_odds_batch(columns))))
 
     # --- saved form --------------------------------------------------------------------------
@@ -286,70 +374,153 @@ _NONE, _ZERO_MISSING, _NAN_MISSING = 0, 1, 2
 _MISSING_TYPES = {"None": _NONE, "Zero": _ZERO_MISSING, "NaN": _NAN_MISSING}
 
 
+def _dump(model: Challenger) -> dict[str, Any]:
+    """The saved form of a fitted challenger, read from LightGBM's `dump_model()`."""
+    if not hasattr(model, "estimator_"):
+        raise Invalid("the challenger is not fitted")
+    doc: dict[str, Any] = {
+        "kind": "challenger",
+        "numeric": [str(n) for n in model.numeric_],
+        "text": [str(n) for n in model.text_],
+        "categories": {n: [str(c) for c in model.categories_[n]] for n in model.text_},
+        "roots": [],
+    }
+    nodes: dict[str, list[Any]] = {
+        k: []
+        for k in (
+            "feature",
+            "threshold",
+            "cats",
+            "default_left",
+            "missing",
+            "left",
+            "right",
+            "count",
+            "leaves",
+            "leaf_count",
+        )
+    }
+
+    def walk(node: dict[str, Any]) -> int:
+        if "leaf_value" in node:
+            nodes["leaves"].append(float(node["leaf_value"]))
+            nodes["leaf_count"].append(int(node.get("leaf_count", 0)))
+            return -len(nodes["leaves"])  # -1 - (index of the leaf)
+        k = len(nodes["feature"])
+        nodes["feature"].append(int(node["split_feature"]))
+        if node["decision_type"] == "==":
+            nodes["cats"].append(sorted(int(c) for c in str(node["threshold"]).split("||")))
+            nodes["threshold"].append(None)
+        else:
+            nodes["cats"].append(None)
+            nodes["threshold"].append(float(node["threshold"]))
+        nodes["default_left"].append(bool(node["default_left"]))
+        nodes["missing"].append(_MISSING_TYPES[str(node["missing_type"])])
+        nodes["count"].append(int(node["internal_count"]))
+        nodes["left"].append(0)
+        nodes["right"].append(0)
+        nodes["left"][k] = walk(node["left_child"])
+        nodes["right"][k] = walk(node["right_child"])
+        return k
+
+    for tree in model.estimator_.booster_.dump_model()["tree_info"]:
+        doc["roots"].append(walk(tree["tree_structure"]))
+    doc.update(nodes)
+    return doc
+
+
 class CompiledChallenger:
     """A fitted `Challenger`'s trees as flat arrays. Node `k` of the forest: `feature[k]`,
     `threshold[k]`, `categorical[k]` (then `cats[k]` the set going left), `default_left[k]`,
-    `missing[k]`; children `left[k]`/`right[k]` are node numbers, or `-1 - leaf` for a leaf."""
+    `missing[k]`, `count[k]` (training rows reaching it); children `left[k]`/`right[k]` are
+    node numbers, or `-1 - leaf` for a leaf, whose value is `leaves[leaf]` and training rows
+    `leaf_count[leaf]`. Features are numbered as the booster's: `numeric`, then `text` (as
+    the code of the level in `categories`)."""
 
     def __init__(self, model: Challenger) -> None:
-        if not hasattr(model, "estimator_"):
-            raise Invalid("the challenger is not fitted")
-        self.numeric = list(model.numeric_)
-        self.text = list(model.text_)
-        self.codes = {n: {c: i for i, c in enumerate(model.categories_[n])} for n in self.text}
-        dump = model.estimator_.booster_.dump_model()
-        feature: list[int] = []
-        threshold: list[float] = []
-        categorical: list[bool] = []
-        cats: list[frozenset[int]] = []
-        default_left: list[bool] = []
-        missing: list[int] = []
-        left: list[int] = []
-        right: list[int] = []
-        leaves: list[float] = []
-        self.roots: list[int] = []
+        self._load(_dump(model))
 
-        def walk(node: dict[str, Any]) -> int:
-            if "leaf_value" in node:
-                leaves.append(float(node["leaf_value"]))
-                return -len(leaves)  # -1 - (len - 1)
-            k = len(feature)
-            feature.append(int(node["split_feature"]))
-            is_cat = node["decision_type"] == "=="
-            categorical.append(is_cat)
-            if is_cat:
-                cats.append(frozenset(int(c) for c in str(node["threshold"]).split("||")))
-                threshold.append(math.nan)
-            else:
-                cats.append(frozenset())
-                threshold.append(float(node["threshold"]))
-            default_left.append(bool(node["default_left"]))
-            missing.append(_MISSING_TYPES[str(node["missing_type"])])
-            left.append(0)
-            right.append(0)
-            left[k] = walk(node["left_child"])
-            right[k] = walk(node["right_child"])
-            return k
+    @classmethod
+    def compile(cls, model: Challenger) -> CompiledChallenger:
+        return cls(model)
 
-        for tree in dump["tree_info"]:
-            self.roots.append(walk(tree["tree_structure"]))
-        self.feature, self.threshold, self.categorical = feature, threshold, categorical
-        self.cats, self.default_left, self.missing = cats, default_left, missing
-        self.left, self.right, self.leaves = left, right, leaves
-        self._arrays = {
-            "feature": np.asarray(feature, dtype=np.intp),
-            "threshold": np.asarray(threshold, dtype="float64"),
-            "categorical": np.asarray(categorical, dtype=bool),
-            "default_left": np.asarray(default_left, dtype=bool),
-            "missing": np.asarray(missing, dtype=np.int8),
-            "left": np.asarray(left, dtype=np.intp),
-            "right": np.asarray(right, dtype=np.intp),
-            "leaves": np.asarray(leaves, dtype="float64"),
+    # --- saved form --------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain lists and dicts (JSON-able with `allow_nan=False`); `from_dict` inverts it
+        exactly."""
+        return {
+            "kind": "challenger",
+            "numeric": list(self.numeric),
+            "text": list(self.text),
+            "categories": {n: list(c) for n, c in self.categories.items()},
+            "roots": list(self.roots),
+            "feature": list(self.feature),
+            "threshold": [
+                None if c else t for t, c in zip(self.threshold, self.categorical, strict=True)
+            ],
+            "cats": [
+                sorted(c) if k else None for c, k in zip(self.cats, self.categorical, strict=True)
+            ],
+            "default_left": list(self.default_left),
+            "missing": list(self.missing),
+            "left": list(self.left),
+            "right": list(self.right),
+            "count": list(self.count),
+            "leaves": list(self.leaves),
+            "leaf_count": list(self.leaf_count),
         }
-        top = max((max(c) for c in cats if c), default=0)
-        self._cat_table = np.zeros((max(len(cats), 1), top + 1), dtype=bool)
-        for k, c in enumerate(cats):
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> CompiledChallenger:
+        if doc.get("kind") != "challenger":
+            raise Invalid("not a compiled challenger")
+        compiled = cls.__new__(cls)
+        compiled._load(doc)
+        return compiled
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> CompiledChallenger:
+        return cls.from_dict(json.loads(text))
+
+    def _load(self, doc: Mapping[str, Any]) -> None:
+        self.numeric = [str(n) for n in doc["numeric"]]
+        self.text = [str(n) for n in doc["text"]]
+        self.categories = {str(n): [str(c) for c in doc["categories"][n]] for n in self.text}
+        self.codes = {n: {c: i for i, c in enumerate(self.categories[n])} for n in self.text}
+        self.roots = [int(r) for r in doc["roots"]]
+        self.feature = [int(f) for f in doc["feature"]]
+        self.categorical = [c is not None for c in doc["cats"]]
+        self.threshold = [math.nan if t is None else float(t) for t in doc["threshold"]]
+        self.cats = [
+            frozenset() if c is None else frozenset(int(v) for v in c) for c in doc["cats"]
+        ]
+        self.default_left = [bool(d) for d in doc["default_left"]]
+        self.missing = [int(m) for m in doc["missing"]]
+        self.left = [int(v) for v in doc["left"]]
+        self.right = [int(v) for v in doc["right"]]
+        self.count = [int(v) for v in doc["count"]]
+        self.leaves = [float(v) for v in doc["leaves"]]
+        self.leaf_count = [int(v) for v in doc["leaf_count"]]
+        self._arrays = {
+            "feature": np.asarray(self.feature, dtype=np.intp),
+            "threshold": np.asarray(self.threshold, dtype="float64"),
+            "categorical": np.asarray(self.categorical, dtype=bool),
+            "default_left": np.asarray(self.default_left, dtype=bool),
+            "missing": np.asarray(self.missing, dtype=np.int8),
+            "left": np.asarray(self.left, dtype=np.intp),
+            "right": np.asarray(self.right, dtype=np.intp),
+            "leaves": np.asarray(self.leaves, dtype="float64"),
+        }
+        top = max((max(c) for c in self.cats if c), default=0)
+        self._cat_table = np.zeros((max(len(self.cats), 1), top + 1), dtype=bool)
+        for k, c in enumerate(self.cats):
             self._cat_table[k, list(c)] = True
+
+    # --- one applicant -----------------------------------------------------------------------
 
     def _go_left(self, k: int, x: float) -> bool:
         if self.categorical[k]:
@@ -387,15 +558,50 @@ class CompiledChallenger:
             total += self.leaves[-1 - node]
         return total
 
-    def matrix(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
-        parts = [np.asarray(columns[n], dtype="float64") for n in self.numeric]
+    def pd_one(self, record: Mapping[str, object]) -> float:
+        """Probability of bad, LightGBM's sigmoid of the raw score."""
+        return 1.0 / (1.0 + math.exp(-self.raw_one(record)))
+
+    def contrib_one(self, record: Mapping[str, object]) -> np.ndarray:
+        """`contrib_batch` for one applicant."""
+        row = np.asarray([self._row(record)], dtype="float64")
+        return np.asarray(self._contrib(row)[0], dtype="float64")
+
+    # --- batch -------------------------------------------------------------------------------
+
+    def matrix(self, columns: Columns) -> np.ndarray:
+        """The booster's feature matrix: numeric columns, then text as category codes (NaN for
+        missing or never seen in training)."""
+        _check_columns(columns, [*self.numeric, *self.text])
+        parts = [_numbers(_column(columns, n)) for n in self.numeric]
         for n in self.text:
-            codes = _text_codes(np.asarray(columns[n], dtype=object), self.codes[n], -1, -1)
-            parts.append(np.where(codes < 0, np.nan, codes.astype("float64")))
+            keys = self.categories[n]
+            table = np.asarray([*range(len(keys)), math.nan, math.nan], dtype="float64")
+            parts.append(table[_text_positions(_column(columns, n), keys)])
         return np.column_stack(parts)
 
-    def raw_batch(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
-        X = self.matrix(columns)
+    def _decide(self, x: np.ndarray, k: Any) -> np.ndarray:
+        """Whether each value `x` goes left at node(s) `k` (one node, or one per value)."""
+        a = self._arrays
+        nan = np.isnan(x)
+        kind = a["missing"][k]
+        xn = np.where(nan & (kind != _NAN_MISSING), 0.0, x)
+        to_default = ((kind == _ZERO_MISSING) & (xn > -_ZERO) & (xn <= _ZERO)) | (
+            (kind == _NAN_MISSING) & nan
+        )
+        with np.errstate(invalid="ignore"):
+            go = np.where(to_default, a["default_left"][k], xn <= a["threshold"][k])
+            cat = a["categorical"][k]
+            if np.any(cat):
+                code = np.where(nan, -1, x).astype(np.intp)
+                valid = (code >= 0) & (code < self._cat_table.shape[1])
+                hit = np.zeros(len(x), dtype=bool)
+                rows = k[valid] if np.ndim(k) else k
+                hit[valid] = self._cat_table[rows, code[valid]]
+                go = np.where(cat, hit, go)
+        return np.asarray(go, dtype=bool)
+
+    def _raw(self, X: np.ndarray) -> np.ndarray:
         a = self._arrays
         rows = np.arange(len(X))
         total = np.zeros(len(X), dtype="float64")
@@ -405,23 +611,161 @@ class CompiledChallenger:
             while active.any():
                 r = rows[active]
                 k = node[active]
-                x = X[r, a["feature"][k]]
-                nan = np.isnan(x)
-                kind = a["missing"][k]
-                xn = np.where(nan & (kind != _NAN_MISSING), 0.0, x)
-                to_default = ((kind == _ZERO_MISSING) & (xn > -_ZERO) & (xn <= _ZERO)) | (
-                    (kind == _NAN_MISSING) & nan
-                )
-                with np.errstate(invalid="ignore"):
-                    go = np.where(to_default, a["default_left"][k], xn <= a["threshold"][k])
-                    cat = a["categorical"][k]
-                    if cat.any():
-                        code = np.where(nan, -1, x).astype(np.intp)
-                        valid = (code >= 0) & (code < self._cat_table.shape[1])
-                        hit = np.zeros(len(k), dtype=bool)
-                        hit[valid] = self._cat_table[k[valid], code[valid]]
-                        go = np.where(cat, hit, go)
+                go = self._decide(X[r, a["feature"][k]], k)
                 node[active] = np.where(go, a["left"][k], a["right"][k])
                 active = node >= 0
             total += a["leaves"][-1 - node]
         return total
+
+    def raw_batch(self, columns: Columns) -> np.ndarray:
+        """LightGBM's `predict(raw_score=True)`: log-odds of bad."""
+        return self._raw(self.matrix(columns))
+
+    def pd_batch(self, columns: Columns) -> np.ndarray:
+        """LightGBM's `predict_proba(...)[:, 1]`."""
+        return np.asarray(1.0 / (1.0 + np.exp(-self.raw_batch(columns))), dtype="float64")
+
+    def contrib_batch(self, columns: Columns) -> np.ndarray:
+        """LightGBM's `predict(pred_contrib=True)`: per row, each feature's TreeSHAP value (in
+        `numeric` then `text` order) and, last, the expected raw score; a row sums to its raw
+        score."""
+        return self._contrib(self.matrix(columns))
+
+    # --- TreeSHAP ----------------------------------------------------------------------------
+
+    def _data_count(self, node: int) -> float:
+        return float(self.count[node] if node >= 0 else self.leaf_count[-1 - node])
+
+    def _leaves_under(self, node: int) -> list[int]:
+        if node < 0:
+            return [-1 - node]
+        return self._leaves_under(self.left[node]) + self._leaves_under(self.right[node])
+
+    def _contrib(self, X: np.ndarray) -> np.ndarray:
+        n = len(X)
+        phi = np.zeros((n, len(self.numeric) + len(self.text) + 1), dtype="float64")
+        for root in self.roots:
+            if root < 0:  # a single-leaf tree: only the expected value
+                phi[:, -1] += self.leaves[-1 - root]
+                continue
+            total = float(self.count[root])
+            expected = 0.0
+            for leaf in sorted(self._leaves_under(root)):
+                expected += (self.leaf_count[leaf] / total) * self.leaves[leaf]
+            phi[:, -1] += expected
+            self._shap(X, phi, root, _Path(n), 1.0, np.ones(n), -1)
+        return phi
+
+    def _shap(
+        self,
+        X: np.ndarray,
+        phi: np.ndarray,
+        node: int,
+        parent: _Path,
+        zero: float,
+        one: np.ndarray,
+        feature: int,
+    ) -> None:
+        # LightGBM's Tree::TreeSHAP with every row at once: the path's features and zero
+        # fractions depend on the tree only; a row's one fractions (0 or 1) and weights on
+        # which side it takes.
+        path = parent.copy()
+        path.extend(zero, one, feature)
+        if node < 0:
+            value = self.leaves[-1 - node]
+            for i in range(1, path.depth + 1):
+                w = path.unwound_sum(i)
+                phi[:, path.features[i]] += w * (path.ones[i] - path.zeros[i]) * value
+            return
+        split = self.feature[node]
+        go_left = self._decide(X[:, split], node)
+        cover = self._data_count(node)
+        left, right = self.left[node], self.right[node]
+        incoming_zero, incoming_one = 1.0, np.ones(len(X))
+        if split in path.features:
+            i = path.features.index(split)
+            incoming_zero, incoming_one = path.zeros[i], path.ones[i]
+            path.unwind(i)
+        self._shap(
+            X,
+            phi,
+            left,
+            path,
+            self._data_count(left) / cover * incoming_zero,
+            np.where(go_left, incoming_one, 0.0),
+            split,
+        )
+        self._shap(
+            X,
+            phi,
+            right,
+            path,
+            self._data_count(right) / cover * incoming_zero,
+            np.where(go_left, 0.0, incoming_one),
+            split,
+        )
+
+
+class _Path:
+    """TreeSHAP's unique path for many rows: per element a feature, a zero fraction (the same
+    for every row), and per row a one fraction and a permutation weight."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.features: list[int] = []
+        self.zeros: list[float] = []
+        self.ones: list[np.ndarray] = []
+        self.weights: list[np.ndarray] = []
+
+    @property
+    def depth(self) -> int:
+        return len(self.features) - 1
+
+    def copy(self) -> _Path:
+        path = _Path(self.n)
+        path.features, path.zeros = list(self.features), list(self.zeros)
+        path.ones, path.weights = list(self.ones), list(self.weights)
+        return path
+
+    def extend(self, zero: float, one: np.ndarray, feature: int) -> None:
+        d = len(self.features)
+        self.features.append(feature)
+        self.zeros.append(zero)
+        self.ones.append(one)
+        self.weights.append(np.full(self.n, 1.0 if d == 0 else 0.0))
+        w = self.weights
+        for i in range(d - 1, -1, -1):
+            w[i + 1] = w[i + 1] + one * w[i] * (i + 1) / (d + 1)
+            w[i] = zero * w[i] * (d - i) / (d + 1)
+
+    def unwind(self, index: int) -> None:
+        d = self.depth
+        one, zero = self.ones[index], self.zeros[index]
+        hot = one != 0
+        safe = np.where(hot, one, 1.0)
+        w = self.weights
+        following = w[d]
+        for i in range(d - 1, -1, -1):
+            kept = w[i]
+            from_hot = following * (d + 1) / ((i + 1) * safe)
+            following = np.where(hot, kept - from_hot * zero * (d - i) / (d + 1), following)
+            w[i] = np.where(hot, from_hot, kept * (d + 1) / (zero * (d - i)))
+        # The element's feature and fractions leave the path; the weights keep their places.
+        del self.features[index], self.zeros[index], self.ones[index]
+        del w[d]
+
+    def unwound_sum(self, index: int) -> np.ndarray:
+        d = self.depth
+        one, zero = self.ones[index], self.zeros[index]
+        hot = one != 0
+        safe = np.where(hot, one, 1.0)
+        w = self.weights
+        following = w[d]
+        total_hot = np.zeros(self.n)
+        total_cold = np.zeros(self.n)
+        for i in range(d - 1, -1, -1):
+            share = following * (d + 1) / ((i + 1) * safe)
+            total_hot = total_hot + share
+            following = w[i] - share * zero * ((d - i) / (d + 1))
+            total_cold = total_cold + (w[i] / zero) / ((d - i) / (d + 1))
+        return np.asarray(np.where(hot, total_hot, total_cold), dtype="float64")

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
+from purecredit.core.errors import Invalid
 from purecredit.score.challenger import Challenger
 from purecredit.score.compiled import CompiledChallenger, CompiledScorecard
 from purecredit.score.fit import binary_target
@@ -33,10 +38,10 @@ def probe(features: pd.DataFrame) -> pd.DataFrame:
             column[(pick >= 0.3) & (pick < 0.4)] = -999.0
             extra[name] = column
         else:
-            column = extra[name].astype(object)
-            column[pick < 0.2] = np.nan
-            column[(pick >= 0.2) & (pick < 0.35)] = "never seen"
-            extra[name] = column
+            text = extra[name].to_numpy(dtype=object)
+            text[pick < 0.2] = np.nan
+            text[(pick >= 0.2) & (pick < 0.35)] = "never seen"
+            extra[name] = pd.Series(text, dtype=object)
     return pd.concat([features, extra], ignore_index=True)
 
 
@@ -95,7 +100,97 @@ def test_challenger_raw_scores(rows: tuple[pd.DataFrame, np.ndarray]) -> None:
     compiled = CompiledChallenger(model)
     frame = probe(features)
     data = model._categorical(model_frame(frame, model.numeric_, model.text_))
-    raw = model.estimator_.predict(data, raw_score=True)
+    raw = np.asarray(model.estimator_.predict(data, raw_score=True))
     assert np.allclose(compiled.raw_batch(columns(frame)), raw, rtol=0, atol=1e-9)
     for i, record in enumerate(records(frame)):
         assert abs(compiled.raw_one(record) - raw[i]) < 1e-9
+
+
+def input_forms(frame: pd.DataFrame) -> dict[str, Any]:
+    """The same rows as each input `score_batch` takes: the frame as it is, with text as
+    pandas' Arrow-backed `str`, as Arrow `string` and as categories, a dict of numpy arrays,
+    a dict of Series and a pyarrow Table."""
+    text = [n for n in frame.columns if not pd.api.types.is_numeric_dtype(frame[n])]
+    return {
+        "frame": frame,
+        "str": frame.astype(dict.fromkeys(text, pd.StringDtype("pyarrow", na_value=np.nan))),
+        "arrow": frame.astype(dict.fromkeys(text, pd.ArrowDtype(pa.string()))),
+        "category": frame.astype(dict.fromkeys(text, "category")),
+        "numpy": columns(frame),
+        "series": {n: frame[n] for n in frame.columns},
+        "table": pa.Table.from_pandas(
+            frame.astype(dict.fromkeys(text, pd.StringDtype("pyarrow", na_value=np.nan))),
+            preserve_index=False,
+        ),
+    }
+
+
+@pytest.mark.parametrize("special", [None, [-999.0]])
+def test_scorecard_batch_exact_for_every_input_form(
+    rows: tuple[pd.DataFrame, np.ndarray], special: list[float] | None
+) -> None:
+    features, y = rows
+    model = Scorecard(special_codes=special).fit(features, y)
+    compiled = CompiledScorecard.compile(model)
+    frame = probe(features)
+    expected = model.score(frame)
+    bad = model.predict_proba(frame)[:, 1]
+    for form, data in input_forms(frame).items():
+        assert np.array_equal(compiled.score_batch(data), expected), form
+        assert np.allclose(compiled.pd_batch(data), bad, rtol=0, atol=1e-9), form
+
+
+def test_scorecard_batch_names_missing_columns(rows: tuple[pd.DataFrame, np.ndarray]) -> None:
+    features, y = rows
+    compiled = CompiledScorecard.compile(Scorecard().fit(features, y))
+    with pytest.raises(Invalid, match="columns missing"):
+        compiled.score_batch(features.drop(columns=compiled.names[-1]))
+    with pytest.raises(Invalid, match="columns missing"):
+        compiled.score_batch(pa.Table.from_pandas(features.drop(columns=compiled.names[0])))
+
+
+@pytest.fixture(scope="module")
+def challenger(rows: tuple[pd.DataFrame, np.ndarray]) -> Challenger:
+    features, y = rows
+    trends = Scorecard().fit(features, y).monotone_trends()
+    return Challenger(trends=trends, n_estimators=200, min_category_count=60).fit(features, y)
+
+
+def test_challenger_saved_form_round_trips(
+    rows: tuple[pd.DataFrame, np.ndarray], challenger: Challenger
+) -> None:
+    features, _ = rows
+    compiled = CompiledChallenger.compile(challenger)
+    doc = compiled.to_dict()
+    text = json.dumps(doc, allow_nan=False)
+    loaded = CompiledChallenger.from_dict(json.loads(text))
+    assert loaded.to_dict() == doc
+    assert CompiledChallenger.from_json(compiled.to_json()).to_dict() == doc
+    frame = probe(features)
+    assert np.array_equal(loaded.raw_batch(frame), compiled.raw_batch(frame))
+    with pytest.raises(Invalid):
+        CompiledChallenger.from_dict({"kind": "scorecard"})
+
+
+def test_loaded_challenger_equals_lightgbm(
+    rows: tuple[pd.DataFrame, np.ndarray], challenger: Challenger
+) -> None:
+    features, _ = rows
+    loaded = CompiledChallenger.from_json(CompiledChallenger(challenger).to_json())
+    frame = probe(features)
+    data = challenger.prepared(frame)
+    raw = np.asarray(challenger.estimator_.predict(data, raw_score=True))
+    bad = challenger.predict_proba(frame)[:, 1]
+    contrib = np.asarray(challenger.estimator_.predict(data, pred_contrib=True))
+    for form, given in input_forms(frame).items():
+        assert np.allclose(loaded.raw_batch(given), raw, rtol=0, atol=1e-9), form
+    assert np.allclose(loaded.pd_batch(frame), bad, rtol=0, atol=1e-9)
+    mine = loaded.contrib_batch(frame)
+    assert mine.shape == contrib.shape
+    assert np.allclose(mine, contrib, rtol=0, atol=1e-9)
+    assert np.allclose(mine.sum(axis=1), raw, rtol=0, atol=1e-9)
+    for i, record in enumerate(records(frame)):
+        assert abs(loaded.raw_one(record) - raw[i]) < 1e-9
+        assert abs(loaded.pd_one(record) - bad[i]) < 1e-9
+        if i % 50 == 0:
+            assert np.allclose(loaded.contrib_one(record), contrib[i], rtol=0, atol=1e-9)
