@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score, roc_curve
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from purecredit.core.errors import Invalid
 from purecredit.score.challenger import Challenger
@@ -97,10 +97,17 @@ def ks_statistic(y: np.ndarray, p_bad: np.ndarray) -> float:
     return float(np.max(tpr - fpr))
 
 
-def folds(y: np.ndarray, n: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The stratified (train, test) indices every model is measured on."""
-    splitter = StratifiedKFold(n_splits=n, shuffle=True, random_state=seed)
-    return list(splitter.split(np.zeros(len(y)), y))
+def folds(
+    y: np.ndarray, n: int, seed: int, groups: np.ndarray | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The stratified (train, test) indices every model is measured on. With `groups` (a
+    subject observed at several dates), all of a group's rows fall in one fold, so no model is
+    tested on a borrower it was trained on a quarter earlier."""
+    if groups is None:
+        splitter = StratifiedKFold(n_splits=n, shuffle=True, random_state=seed)
+        return list(splitter.split(np.zeros(len(y)), y))
+    grouped = StratifiedGroupKFold(n_splits=n, shuffle=True, random_state=seed)
+    return list(grouped.split(np.zeros(len(y)), y, groups))
 
 
 def labelled(
@@ -126,15 +133,24 @@ def cross_validate(
     n_folds: int = 5,
     seed: int = 0,
     on_fold: Callable[[str], None] | None = None,
+    periods: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
 ) -> CrossValidation:
     """Stratified k-fold CV of the scorecard and of the challenger constrained to that fold's
-    scorecard trends. `on_fold` is told each time a model finishes a fold."""
+    scorecard trends. `on_fold` is told each time a model finishes a fold. `periods` (each
+    row's observation date) lets the scorecard select by stability; `groups` (each row's
+    subject) keeps a subject's rows in one fold. Both align with the rows of `frame` and must
+    come with a target on every row."""
     features, y = labelled(frame, target, bad=bad, id_column=id_column)
+    if (periods is not None or groups is not None) and len(features) != len(frame):
+        raise Invalid("periods and groups need a target on every row", field="target")
     if min(int(y.sum()), int(len(y) - y.sum())) < n_folds:
         raise Invalid(f"need at least {n_folds} bad and {n_folds} good rows", field="target")
     result = CrossValidation(len(y), int(y.sum()), {name: ModelCV(name, len(y)) for name in MODELS})
-    for k, (train, test) in enumerate(folds(y, n_folds, seed), start=1):
-        scorecard = Scorecard().fit(features.iloc[train], y[train])
+    for k, (train, test) in enumerate(folds(y, n_folds, seed, groups), start=1):
+        scorecard = Scorecard().fit(
+            features.iloc[train], y[train], None if periods is None else periods[train]
+        )
         challenger = Challenger(trends=scorecard.monotone_trends(), seed=seed)
         challenger.fit(features.iloc[train], y[train])
         for name, model in (("scorecard", scorecard), ("lightgbm", challenger)):

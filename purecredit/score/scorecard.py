@@ -7,6 +7,14 @@ better than forcing `auto_asc_desc`, which a caller may still ask for), explicit
 missing and special values, a minimum bin size, rare categories grouped (`cat_cutoff`) so
 that columns with hundreds of levels bin like any other, and selection of the columns whose
 information value reaches `min_iv`.
+
+Selection then goes on, and says why each column is in or out (`selection_`):
+- **stability**: given each row's observation period, a column whose distribution over its
+  own bins moves by a PSI above 0.25 between the earlier and the later half of the periods
+  is left out: what drifts in development drifts in use;
+- **correlation**: columns are taken by IV, highest first, and one whose WOE correlates above
+  `max_correlation` with a column already taken is left out, so the regression's weights stay
+  readable (two copies of one signal split its points arbitrarily).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
 from purecredit.core.errors import Invalid
+from purecredit.score.stability import PSI_RED, characteristic_psi
 from purecredit.score.table import OTHER, column_kinds, frequent_levels, keep_levels, model_frame
 
 # Points scaling, the market convention (moves to settings with the model registry, issue 5):
@@ -34,6 +43,10 @@ BASE_ODDS = 50.0
 # Columns below an information value of 0.02 are "not predictive" by the usual credit rule of
 # thumb (Siddiqi, Credit Risk Scorecards, ch. 6); the scorecard leaves them out.
 MIN_IV = 0.02
+
+# Above this absolute correlation of WOE two characteristics tell one story (the 0.7-0.8
+# usually used in scorecard development, Siddiqi ch. 6); the weaker by IV is left out.
+MAX_CORRELATION = 0.8
 
 
 class Scorecard(BaseEstimator):  # type: ignore[misc]
@@ -52,6 +65,8 @@ class Scorecard(BaseEstimator):  # type: ignore[misc]
         cat_cutoff: float = 0.01,
         special_codes: Sequence[float] | None = None,
         regularization: float = 1.0,
+        max_correlation: float = MAX_CORRELATION,
+        max_psi: float = PSI_RED,
     ) -> None:
         self.pdo = pdo
         self.base_points = base_points
@@ -62,9 +77,17 @@ class Scorecard(BaseEstimator):  # type: ignore[misc]
         self.cat_cutoff = cat_cutoff
         self.special_codes = special_codes
         self.regularization = regularization
+        self.max_correlation = max_correlation
+        self.max_psi = max_psi
 
-    def fit(self, X: pd.DataFrame, y: Sequence[int] | np.ndarray) -> Self:
-        """Bin every column, keep those reaching `min_iv`, and fit the regression on WOE."""
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: Sequence[int] | np.ndarray,
+        periods: Sequence[object] | np.ndarray | None = None,
+    ) -> Self:
+        """Bin every column, select by IV, stability (when each row's observation `periods`
+        is given) and correlation, and fit the regression on WOE."""
         target = np.asarray(y, dtype=int)
         self.numeric_, self.text_ = column_kinds(X)
         data = model_frame(X, self.numeric_, self.text_)
@@ -86,12 +109,55 @@ class Scorecard(BaseEstimator):  # type: ignore[misc]
             binning_fit_params=params,
             n_jobs=1,
         ).fit(data, target)
-        self.selected_ = [str(n) for n in self.binning_.get_support(names=True)]
+        self.selected_ = self._select(data, periods)
         if not self.selected_:
             raise Invalid(f"no column reaches an information value of {self.min_iv}")
         self.estimator_ = LogisticRegression(C=self.regularization, max_iter=1000)
         self.estimator_.fit(self._woe(data), target)
         return self
+
+    def _select(
+        self, data: pd.DataFrame, periods: Sequence[object] | np.ndarray | None
+    ) -> list[str]:
+        """The columns the regression uses; `selection_` gets every binned column's reason."""
+        summary = self.binning_.summary()
+        iv = dict(zip(summary["name"].astype(str), summary["iv"].astype(float), strict=True))
+        passed = {str(n) for n in self.binning_.get_support(names=True)}
+        self.selection_: dict[str, str] = {
+            name: f"IV {value:.3f} below {self.min_iv}"
+            for name, value in iv.items()
+            if name not in passed
+        }
+        candidates = sorted(passed, key=lambda name: (-iv[name], name))
+        if periods is not None and candidates:
+            order = pd.Series(np.asarray(periods)).rank(method="dense").to_numpy()
+            late = order > np.median(np.unique(order))
+            if late.any() and (~late).any():
+                drift = characteristic_psi(
+                    self.binning_, candidates, data[~late], data[late]
+                ).set_index("name")["psi"]
+                for name in [n for n in candidates if drift[n] > self.max_psi]:
+                    self.selection_[name] = (
+                        f"unstable: PSI {drift[name]:.3f} between earlier and later periods"
+                    )
+                    candidates.remove(name)
+        if not candidates:
+            return []
+        woe = self.binning_.transform(data, metric_missing="empirical", metric_special="empirical")[
+            candidates
+        ].to_numpy(dtype="float64")
+        corr = np.nan_to_num(np.corrcoef(woe, rowvar=False).reshape(len(candidates), -1))
+        kept: list[int] = []
+        for j, name in enumerate(candidates):
+            twin = next((k for k in kept if abs(corr[j, k]) > self.max_correlation), None)
+            if twin is None:
+                kept.append(j)
+                self.selection_[name] = "selected"
+            else:
+                self.selection_[name] = (
+                    f"correlated with {candidates[twin]} (r = {corr[j, twin]:.2f})"
+                )
+        return [candidates[j] for j in kept]
 
     def _grouped(self, data: pd.DataFrame) -> pd.DataFrame:
         for name in self.text_:
