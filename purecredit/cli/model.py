@@ -1,7 +1,7 @@
 """`purecredit model ...`: fit and cross-validate the scorecard and its challenger on any
-table, so the method can be checked on public data as well as on the county; `--save SEGMENT`
-registers the fitted scorecard, and `list`/`show`/`promote` work the registry under
-`<home>/models` (`purecredit.score.registry`)."""
+table, so the method can be checked on public data as well as on the county (`--save SEGMENT`
+registers both); `train` fits every county model from the lake (`purecredit.score.train`);
+`list`/`show`/`promote` work the registry under `<home>/models` (`purecredit.score.registry`)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,16 @@ import typer
 from rich.table import Table
 
 from purecredit.cli.progress import console, steps
+from purecredit.core.crypto import Tokenizer
 from purecredit.core.errors import Invalid, PurecreditError
+from purecredit.core.keys import data_zone_keys
 from purecredit.core.settings import get_settings
+from purecredit.ingest.catalog import load_catalog
 from purecredit.score import registry
+from purecredit.score.ceiling import Ceiling
 from purecredit.score.fit import MODELS, cross_validate
+from purecredit.score.train import train_county
+from purecredit.store.lake import Lake
 
 app = typer.Typer(help="Credit models: fit, cross-validate and register.", no_args_is_help=True)
 
@@ -58,13 +64,13 @@ def fit(
         str | None,
         typer.Option(
             "--save",
-            help="Register the scorecard (fitted on all rows, calibrated) under this segment.",
+            help="Register both models (fitted on all rows, calibrated) under this segment.",
         ),
     ] = None,
 ) -> None:
     """Stratified 5-fold CV of the scorecard and LightGBM; the higher mean AUC is champion."""
     frame = read_table(table)
-    saved: registry.RegisteredModel | None = None
+    saved: list[registry.RegisteredModel] = []
     with steps(f"{FOLDS}-fold CV of {table.name}", total=FOLDS * len(MODELS)) as advance:
         if save is None:
             result = cross_validate(
@@ -99,10 +105,70 @@ def fit(
     console.print(shown)
     if json_out is not None:
         json_out.write_text(json.dumps(result.as_json(), indent=2) + "\n", encoding="utf-8")
-    if saved is not None:
-        best = registry.champion(get_settings().home, saved.segment)
-        mark = " (champion)" if best == saved.version else ""
-        console.print(f"registered scorecard {saved.segment}/{saved.version}{mark}: {saved.path}")
+    for entry in saved:
+        best = registry.champion(get_settings().home, entry.segment)
+        mark = " (champion)" if best == entry.version else ""
+        console.print(
+            f"registered {entry.kind} {entry.segment}/{entry.version}{mark}: {entry.path}"
+        )
+
+
+@app.command()
+def train(
+    county: Annotated[
+        Path | None,
+        typer.Option(
+            "--county",
+            help="The synthetic county the lake was ingested from: reports then show the "
+            "ceiling its true PD reaches (read by validation only, never by training).",
+        ),
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write every model's figures to this file.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the folds and of LightGBM.")] = 0,
+) -> None:
+    """Train, validate and register every county model from the lake: persons by segment,
+    enterprises in two layers; each with a validation report beside its model file."""
+    settings = get_settings()
+    try:
+        ceiling = None
+        if county is not None:
+            tokenizer = Tokenizer(data_zone_keys(settings).token_key, settings.token_algorithm)
+            ceiling = Ceiling(county, tokenizer)
+        with steps("train the county's models") as advance:
+            report = train_county(
+                Lake(settings.home / "lake"),
+                load_catalog(),
+                settings.home,
+                ceiling=ceiling,
+                progress=advance,
+                seed=seed,
+                memory=settings.duckdb_memory,
+            )
+    except PurecreditError as exc:
+        _fail(exc)
+    shown = Table(
+        title=f"trained on {', '.join(d.isoformat() for d in report.dates.train)}; "
+        f"out of time {report.dates.oot}"
+    )
+    for column in ("segment", "version", "kind", "champion", "CV AUC", "OOT AUC", "ceiling"):
+        shown.add_column(column, justify="left" if column in ("segment", "kind") else "right")
+    for m in report.models:
+        shown.add_row(
+            m.segment,
+            m.version,
+            m.kind,
+            "yes" if m.champion else "",
+            _figure(m.cv_auc),
+            _figure(m.oot_auc),
+            _figure(m.oracle_auc),
+        )
+    console.print(shown)
+    if report.pooled:
+        console.print(f"scored by the pooled person model: {', '.join(report.pooled)}")
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.as_json(), indent=2) + "\n", encoding="utf-8")
 
 
 @app.command("list")

@@ -7,7 +7,10 @@ Layout::
     <home>/models/<segment>/v2/model.json
     <home>/models/<segment>/champion        {"version": "v1"}
 
-`model.json` holds the compiled scorecard (`CompiledScorecard.to_json`, parsed), the
+`model.json` holds the model's `kind` and its compiled form under `scorer`: a scorecard
+(`CompiledScorecard.to_json`, parsed), a LightGBM challenger (`CompiledChallenger.to_dict`),
+or a two-layer enterprise model (the segment, version and content hash of its enterprise and
+person models, and the stacking weights; loading verifies each part), the
 calibrator (`Calibrator.to_dict`), the master scale table, the features, the metrics
 (`cv_auc`, `cv_ks`, `oot_auc`, `oracle_auc`; None when unknown), the SHA-256 of the training
 data, the package version, `created_at`, and `content_hash`: the SHA-256 of the canonical JSON
@@ -36,12 +39,15 @@ import pandas as pd
 
 from purecredit.core.errors import Invalid, NotFound
 from purecredit.score.calibration import Calibrator
-from purecredit.score.compiled import CompiledScorecard
+from purecredit.score.challenger import Challenger
+from purecredit.score.compiled import CompiledChallenger, CompiledScorecard
 from purecredit.score.fit import CrossValidation, cross_validate, labelled
 from purecredit.score.master_scale import MASTER_SCALE, MasterScale
 from purecredit.score.scorecard import Scorecard
+from purecredit.score.two_layer import Linked, TwoLayer
 
 FORMAT = 1
+KINDS = ("scorecard", "lightgbm", "two_layer")
 MODEL_FILE = "model.json"
 CHAMPION_FILE = "champion"
 METRIC_KEYS = ("cv_auc", "cv_ks", "oot_auc", "oracle_auc")
@@ -140,10 +146,14 @@ class RegisteredModel:
     segment: str
     version: str
     path: Path
-    scorer: CompiledScorecard
+    scorer: CompiledScorecard | CompiledChallenger | Linked
     calibrator: Calibrator
     master_scale: MasterScale
     doc: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return str(self.doc["kind"])
 
     @property
     def features(self) -> list[str]:
@@ -177,45 +187,100 @@ def _scale_from_table(rows: list[dict[str, Any]]) -> MasterScale:
     )
 
 
-def _from_doc(doc: dict[str, Any], segment: str, version: str, path: Path) -> RegisteredModel:
+def _from_doc(
+    home: Path, doc: dict[str, Any], segment: str, version: str, path: Path
+) -> RegisteredModel:
     return RegisteredModel(
         segment=segment,
         version=version,
         path=path,
-        scorer=CompiledScorecard.from_json(json.dumps(doc["scorer"])),
+        scorer=_scorer_from_doc(home, doc),
         calibrator=Calibrator.from_dict(doc["calibrator"]),
         master_scale=_scale_from_table(doc["master_scale"]),
         doc=doc,
     )
 
 
+def _scorer_from_doc(
+    home: Path, doc: dict[str, Any]
+) -> CompiledScorecard | CompiledChallenger | Linked:
+    kind = doc.get("kind")
+    if kind == "scorecard":
+        return CompiledScorecard.from_json(json.dumps(doc["scorer"]))
+    if kind == "lightgbm":
+        return CompiledChallenger.from_dict(doc["scorer"])
+    if kind == "two_layer":
+        spec = doc["scorer"]
+        parts = {role: _part(home, spec[role]) for role in ("enterprise", "person")}
+        return Linked(parts["enterprise"], parts["person"], TwoLayer.from_dict(spec["stack"]))
+    raise Invalid(f"unknown model kind {kind!r}", field="kind")
+
+
+def _part(home: Path, ref: Mapping[str, Any]) -> RegisteredModel:
+    """A two-layer model's component, which must be exactly the one it was fitted with."""
+    model = load(home, str(ref["segment"]), str(ref["version"]))
+    if model.content_hash != ref["content_hash"]:
+        raise Invalid(
+            f"model {ref['segment']}/{ref['version']} is not the one the two-layer model was "
+            "fitted with (content hash differs)",
+            field="version",
+        )
+    return model
+
+
+def _ref(model: RegisteredModel) -> dict[str, str]:
+    return {"segment": model.segment, "version": model.version, "content_hash": model.content_hash}
+
+
+def _scorer_doc(
+    scorer: CompiledScorecard | CompiledChallenger | Linked,
+) -> tuple[str, Any, list[str]]:
+    """(kind, saved form, features) of a compiled model."""
+    if isinstance(scorer, CompiledScorecard):
+        return "scorecard", json.loads(scorer.to_json()), list(scorer.names)
+    if isinstance(scorer, CompiledChallenger):
+        return "lightgbm", scorer.to_dict(), [*scorer.numeric, *scorer.text]
+    parts = (scorer.enterprise, scorer.person)
+    if not all(isinstance(p, RegisteredModel) for p in parts):
+        raise Invalid("a two-layer model is registered from registered parts", field="scorer")
+    spec = {
+        "enterprise": _ref(scorer.enterprise),  # type: ignore[arg-type]
+        "person": _ref(scorer.person),  # type: ignore[arg-type]
+        "stack": scorer.stack.to_dict(),
+    }
+    return "two_layer", spec, scorer.features
+
+
 def register(
     home: Path,
     segment: str,
     *,
-    scorer: CompiledScorecard,
+    scorer: CompiledScorecard | CompiledChallenger | Linked,
     calibrator: Calibrator,
     metrics: Mapping[str, float | None],
     data_sha256: str,
     data_hash_of: str,
     master_scale: MasterScale = MASTER_SCALE,
     extra: Mapping[str, Any] | None = None,
+    make_champion: bool = False,
 ) -> RegisteredModel:
-    """Save a model as the segment's next version; the first of a segment becomes champion.
-    `data_hash_of` says what `data_sha256` was taken of (e.g. "file bytes"). `extra` is
-    stored as is under `training` (JSON-ready: e.g. the cross-validation figures)."""
+    """Save a model as the segment's next version; the first of a segment becomes champion,
+    and so does this one when `make_champion`. `data_hash_of` says what `data_sha256` was
+    taken of (e.g. "file bytes"). `extra` is stored as is under `training` (JSON-ready: e.g.
+    the cross-validation figures)."""
     _checked_segment(segment)
     unknown = set(metrics) - set(METRIC_KEYS)
     if unknown:
         raise Invalid(f"unknown metrics: {', '.join(sorted(unknown))}", field="metrics")
+    kind, saved, features = _scorer_doc(scorer)
     doc: dict[str, Any] = {
         "format": FORMAT,
         "segment": segment,
-        "kind": "scorecard",
-        "scorer": json.loads(scorer.to_json()),
+        "kind": kind,
+        "scorer": saved,
         "calibrator": calibrator.to_dict(),
         "master_scale": _scale_table(master_scale),
-        "features": list(scorer.names),
+        "features": features,
         "metrics": {k: (None if metrics.get(k) is None else metrics[k]) for k in METRIC_KEYS},
         "data_sha256": data_sha256,
         "data_hash_of": data_hash_of,
@@ -242,9 +307,9 @@ def register(
     doc["content_hash"] = content_hash(doc)
     path = segment_dir / version / MODEL_FILE
     _write_atomic(path, json.dumps(doc, indent=1, sort_keys=True, allow_nan=False) + "\n")
-    if not (segment_dir / CHAMPION_FILE).exists():
+    if make_champion or not (segment_dir / CHAMPION_FILE).exists():
         _write_champion(segment_dir, version)
-    return _from_doc(doc, segment, version, path)
+    return _from_doc(home, doc, segment, version, path)
 
 
 def load(home: Path, segment: str, version: str | None = None) -> RegisteredModel:
@@ -273,7 +338,7 @@ def load(home: Path, segment: str, version: str | None = None) -> RegisteredMode
         )
     if doc.get("segment") != segment or doc.get("version") != version:
         raise Invalid(f"model file {path} records another segment or version", record=str(path))
-    return _from_doc(doc, segment, version, path)
+    return _from_doc(home, doc, segment, version, path)
 
 
 # --- champion --------------------------------------------------------------------------------
@@ -319,6 +384,7 @@ def list_models(home: Path) -> list[dict[str, Any]]:
                     "segment": segment,
                     "version": version,
                     "champion": version == best,
+                    "kind": model.kind,
                     "metrics": model.metrics,
                     "created_at": model.doc["created_at"],
                     "content_hash": model.content_hash,
@@ -342,50 +408,56 @@ def fit_and_register(
     seed: int = 0,
     data_sha256: str | None = None,
     data_hash_of: str = "file bytes",
-    oot_auc: float | None = None,
-    oracle_auc: float | None = None,
     on_fold: Callable[[str], None] | None = None,
-) -> tuple[CrossValidation, RegisteredModel]:
-    """Cross-validate both models (`cross_validate`), fit the scorecard on every labelled row,
-    calibrate it on its out-of-fold probabilities (the same folds), compile and register it.
-
-    The scorecard is what is registered today. The LightGBM challenger is cross-validated (its
-    figures are kept under `training.cross_validation`) but not yet registered: a compiled
-    LightGBM has no saved form yet. The metrics are the scorecard's own CV figures, whichever
-    model won the CV. `data_sha256` None means a canonical CSV dump of `frame` is hashed
-    (`frame_sha256`); otherwise it is recorded as given, with `data_hash_of` saying of what.
+) -> tuple[CrossValidation, list[RegisteredModel]]:
+    """Cross-validate both models (`cross_validate`), fit each on every labelled row,
+    calibrate it on its out-of-fold probabilities (the same folds), compile and register it:
+    the scorecard and the LightGBM challenger as two versions of the segment, the one with the
+    higher CV AUC made champion. `data_sha256` None means a canonical CSV dump of `frame` is
+    hashed (`frame_sha256`); otherwise it is recorded as given, with `data_hash_of` saying of
+    what. (A table has no later period to test on: `oot_auc` and `oracle_auc` stay null.)
     """
     _checked_segment(segment)
     result = cross_validate(
         frame, target, bad=bad, id_column=id_column, n_folds=n_folds, seed=seed, on_fold=on_fold
     )
     features, y = labelled(frame, target, bad=bad, id_column=id_column)
-    raw = result.models["scorecard"].oof  # out of fold, on the folds just measured
-    calibrator = Calibrator(n_folds=n_folds, seed=seed).fit(raw, y)
-    scorer = CompiledScorecard.compile(Scorecard().fit(features, y))
+    scorecard = Scorecard().fit(features, y)
+    challenger = Challenger(trends=scorecard.monotone_trends(), seed=seed).fit(features, y)
+    compiled: dict[str, CompiledScorecard | CompiledChallenger] = {
+        "scorecard": CompiledScorecard.compile(scorecard),
+        "lightgbm": CompiledChallenger.compile(challenger),
+    }
     if data_sha256 is None:
         data_sha256, data_hash_of = frame_sha256(frame), "csv dump of frame"
-    scorecard_cv = result.models["scorecard"]
-    model = register(
-        home,
-        segment,
-        scorer=scorer,
-        calibrator=calibrator,
-        metrics={
-            "cv_auc": scorecard_cv.cv_auc,
-            "cv_ks": scorecard_cv.cv_ks,
-            "oot_auc": oot_auc,
-            "oracle_auc": oracle_auc,
-        },
-        data_sha256=data_sha256,
-        data_hash_of=data_hash_of,
-        extra={
-            "target": target,
-            "bad": str(bad),
-            "id_column": id_column,
-            "n_folds": n_folds,
-            "seed": seed,
-            "cross_validation": result.as_json(),
-        },
-    )
-    return result, model
+    models = []
+    for name, scorer in compiled.items():
+        cv = result.models[name]
+        calibrator = Calibrator(n_folds=n_folds, seed=seed).fit(cv.oof, y)
+        models.append(
+            register(
+                home,
+                segment,
+                scorer=scorer,
+                calibrator=calibrator,
+                metrics={
+                    "cv_auc": cv.cv_auc,
+                    "cv_ks": cv.cv_ks,
+                    "oot_auc": None,
+                    "oracle_auc": None,
+                },
+                data_sha256=data_sha256,
+                data_hash_of=data_hash_of,
+                extra={
+                    "target": target,
+                    "bad": str(bad),
+                    "id_column": id_column,
+                    "n_folds": n_folds,
+                    "seed": seed,
+                    "selection": dict(sorted(scorecard.selection_.items())),
+                    "cross_validation": result.as_json(),
+                },
+                make_champion=name == result.champion,
+            )
+        )
+    return result, models

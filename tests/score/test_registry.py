@@ -25,10 +25,16 @@ def registered(
     german: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory
 ) -> registry.RegisteredModel:
     home = tmp_path_factory.mktemp("home")
-    _, model = registry.fit_and_register(
+    result, models = registry.fit_and_register(
         german, "creditability", home=home, segment="german", bad="bad"
     )
-    return model
+    # Both models are registered, in the order scorecard, LightGBM; the CV champion is marked.
+    assert [(m.version, m.kind) for m in models] == [("v1", "scorecard"), ("v2", "lightgbm")]
+    best = {"scorecard": "v1", "lightgbm": "v2"}[result.champion]
+    assert registry.champion(home, "german") == best
+    for m in models:
+        assert m.metrics["cv_auc"] == result.models[m.kind].cv_auc
+    return models[0]
 
 
 @pytest.fixture
