@@ -41,6 +41,7 @@ import pyarrow.compute as pc
 
 from purecredit.core.errors import Invalid
 from purecredit.score.challenger import Challenger
+from purecredit.score.reasons import POINTS_TOLERANCE, Reason, best_points, top_reasons
 from purecredit.score.scorecard import Scorecard
 from purecredit.score.table import OTHER
 
@@ -160,6 +161,7 @@ class CompiledScorecard:
         intercept: float,
         factor: float,
         offset: float,
+        best: list[float],
     ) -> None:
         self.names = names
         self.numeric = numeric
@@ -169,6 +171,7 @@ class CompiledScorecard:
         self.intercept = intercept
         self.factor = factor
         self.offset = offset
+        self.best = best  # points of each characteristic's best bin: what reasons count from
         self._coef_t = np.asarray([coef], dtype="float64").T  # (p, 1), like sklearn's coef_.T
         self._intercept = np.asarray([intercept], dtype="float64")
         self._num_special = {c for c in special if not isinstance(c, str)}
@@ -238,6 +241,7 @@ class CompiledScorecard:
             intercept=float(model.estimator_.intercept_[0]),
             factor=factor,
             offset=offset,
+            best=[float(v) for v in best_points(model)],
         )
 
     # --- one applicant -----------------------------------------------------------------------
@@ -310,6 +314,18 @@ class CompiledScorecard:
     def pd_batch(self, columns: Columns) -> np.ndarray:
         return np.asarray(1.0 / (1.0 + np.exp(-self.log_odds_batch(columns))))
 
+    def points_lost_batch(self, columns: Columns) -> np.ndarray:
+        """Per row and characteristic (`names` order), the points lost against its best bin:
+        what `reasons.scorecard_reasons` ranks, from the compiled arrays."""
+        coef = np.asarray(self.coef, dtype="float64")
+        points = -self.factor * self.woe_batch(columns) * coef
+        lost = np.asarray(self.best, dtype="float64")[None, :] - points
+        return np.where(lost > POINTS_TOLERANCE, lost, 0.0)
+
+    def reasons_batch(self, columns: Columns, *, top: int = 4) -> list[list[Reason]]:
+        """Each row's reason codes: the characteristics that lost most points."""
+        return top_reasons(self.names, self.points_lost_batch(columns), top=top)
+
     # --- saved form --------------------------------------------------------------------------
 
     def to_json(self) -> str:
@@ -327,6 +343,7 @@ class CompiledScorecard:
                 "intercept": self.intercept,
                 "factor": self.factor,
                 "offset": self.offset,
+                "best": self.best,
             },
             allow_nan=False,
         )
@@ -357,6 +374,7 @@ class CompiledScorecard:
             intercept=float(doc["intercept"]),
             factor=float(doc["factor"]),
             offset=float(doc["offset"]),
+            best=[float(v) for v in doc["best"]],
         )
 
 
@@ -630,6 +648,11 @@ class CompiledChallenger:
         `numeric` then `text` order) and, last, the expected raw score; a row sums to its raw
         score."""
         return self._contrib(self.matrix(columns))
+
+    def reasons_batch(self, columns: Columns, *, top: int = 4) -> list[list[Reason]]:
+        """Each row's reason codes: the features pushing its log-odds of bad up most."""
+        contrib = self.contrib_batch(columns)[:, :-1]
+        return top_reasons([*self.numeric, *self.text], contrib, top=top)
 
     # --- TreeSHAP ----------------------------------------------------------------------------
 

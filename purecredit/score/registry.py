@@ -43,6 +43,7 @@ from purecredit.score.challenger import Challenger
 from purecredit.score.compiled import CompiledChallenger, CompiledScorecard
 from purecredit.score.fit import CrossValidation, cross_validate, labelled
 from purecredit.score.master_scale import MASTER_SCALE, MasterScale
+from purecredit.score.reasons import Reason
 from purecredit.score.scorecard import Scorecard
 from purecredit.score.two_layer import Linked, TwoLayer
 
@@ -170,6 +171,15 @@ class RegisteredModel:
     def pd_batch(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """Calibrated 12-month PD of each row."""
         return self.calibrator.apply(self.scorer.pd_batch(columns))
+
+    @property
+    def reason_scale(self) -> float:
+        """Units of a reason's impact per unit of log-odds: points for a scorecard."""
+        return self.scorer.factor if isinstance(self.scorer, CompiledScorecard) else 1.0
+
+    def reasons(self, columns: Mapping[str, np.ndarray], *, top: int = 4) -> list[list[Reason]]:
+        """Each row's reason codes, largest first (`reasons` explains how each kind ranks)."""
+        return self.scorer.reasons_batch(columns, top=top)
 
     def grade_batch(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """Master scale grade of each row."""

@@ -12,7 +12,10 @@ Not every profile column may be a characteristic:
   decision;
 - dates and calendar years (a report date, a survey year) would teach the model the
   calendar, not the borrower: they drift with every observation date;
-- identifiers (a top buyer's USCC) are names, not risk.
+- identifiers (a top buyer's USCC) are names, not risk;
+- sex is a protected characteristic: a lending decision must not turn on it (fair lending
+  practice; PBoC's consumer-protection rules forbid discrimination by sex), so no model sees it,
+  even where it would add a little AUC.
 
 Persons fall in segments by what the data shows at the date, the same rule at scoring: a
 trader runs a live firm or holds a live licence; a farmer's household plants herbs; a
@@ -40,6 +43,7 @@ from purecredit.score.outcomes import outcomes
 
 PERSON_SEGMENTS = ("trader", "farmer", "salaried", "other")
 IDENTIFIERS = frozenset({"top_buyer_uscc"})
+PROTECTED = frozenset({"sex"})
 KEYS = ("subject", "as_of")
 LABELS = ("bad", "evidence", "segment", "sample")
 QUARTER = 3
@@ -88,7 +92,7 @@ def characteristics(kind: Kind, catalog: Catalog) -> list[str]:
             if not (set(f.sources) & sensitive)
             and f.dtype != "date"
             and f.unit != "year"
-            and f.name not in IDENTIFIERS
+            and f.name not in IDENTIFIERS | PROTECTED
         ]
 
     own = usable(kind)

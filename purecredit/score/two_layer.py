@@ -19,7 +19,7 @@ model on the out-of-time sample.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, Self
 
 import numpy as np
@@ -28,6 +28,7 @@ from scipy.special import expit, logit
 from sklearn.linear_model import LogisticRegression
 
 from purecredit.core.errors import Invalid
+from purecredit.score.reasons import Reason
 
 LEGAL_REP_PREFIX = "legal_rep_"  # as the enterprise profile names its representative's columns
 
@@ -39,6 +40,11 @@ class PdModel(Protocol):
     def features(self) -> list[str]: ...
 
     def pd_batch(self, columns: Mapping[str, np.ndarray]) -> np.ndarray: ...
+
+    @property
+    def reason_scale(self) -> float: ...
+
+    def reasons(self, columns: Mapping[str, np.ndarray], *, top: int = 4) -> list[list[Reason]]: ...
 
 
 # PDs are clipped away from 0 and 1 before their log-odds are taken: a calibrated PD of
@@ -124,3 +130,37 @@ class Linked:
     def pd_batch(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         own, rep = self.layers(columns)
         return self.stack.predict(own, rep)
+
+    @property
+    def reason_scale(self) -> float:
+        return 1.0  # impacts are already log-odds of the combined PD
+
+    def reasons_batch(
+        self, columns: Mapping[str, np.ndarray], *, top: int = 4
+    ) -> list[list[Reason]]:
+        """Each firm's reasons from both layers, ranked by their weight in the combined
+        log-odds: a layer's own impact (points lost, or log-odds) in log-odds, times the
+        stack's weight on that layer. The representative's reasons say so in both languages."""
+        own = self.enterprise.reasons(columns, top=top)
+        rep_columns = {f: np.asarray(columns[LEGAL_REP_PREFIX + f]) for f in self.person.features}
+        _, rep_pd = self.layers(columns)
+        rep = self.person.reasons(rep_columns, top=top)
+        own_w = self.stack.w_own / self.enterprise.reason_scale
+        rep_w = self.stack.w_rep / self.person.reason_scale
+        rows: list[list[Reason]] = []
+        for i, firm in enumerate(own):
+            ranked = [replace(r, impact=r.impact * own_w) for r in firm]
+            if not np.isnan(rep_pd[i]):
+                ranked += [
+                    Reason(
+                        LEGAL_REP_PREFIX + r.feature,
+                        r.code,
+                        "法定代表人：" + r.zh,
+                        "legal representative: " + r.en,
+                        r.impact * rep_w,
+                    )
+                    for r in rep[i]
+                ]
+            ranked.sort(key=lambda r: (-r.impact, r.feature))
+            rows.append([r for r in ranked if r.impact > 0][:top])
+        return rows

@@ -127,3 +127,34 @@ def test_code_table_covers_key_profile_features() -> None:
     assert text.zh == "近24个月征信逾期账户"
     assert text.en == "overdue accounts in the credit report, last 24 months"
     assert describe("a_county_feature", {**FEATURE_CODES, "a_county_feature": code})[0] == code
+
+
+def test_every_characteristic_a_county_model_may_use_has_its_own_code() -> None:
+    from purecredit.ingest.catalog import load_catalog
+    from purecredit.score.sample import characteristics
+
+    catalog = load_catalog()
+    firm = [n for n in characteristics("enterprise", catalog) if not n.startswith("legal_rep_")]
+    own = set(characteristics("person", catalog)) | set(firm)  # the rep's are person features
+    assert {n for n in own if FEATURE_CODES.get(n, FALLBACK) == FALLBACK} == set()
+    for code in set(FEATURE_CODES.values()):
+        text = REASON_TEXTS[code]
+        assert text.zh and text.en and "{" not in text.zh + text.en
+
+
+def test_compiled_models_give_the_fitted_models_reasons(
+    scorecard: Scorecard, german_xy: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    from purecredit.score.compiled import CompiledChallenger, CompiledScorecard
+
+    X, y = german_xy
+    columns = {c: X[c].to_numpy() for c in X.columns}
+    compiled = CompiledScorecard.from_json(CompiledScorecard.compile(scorecard).to_json())
+    assert compiled.reasons_batch(columns) == scorecard_reasons(scorecard, X)
+    challenger = Challenger(trends=scorecard.monotone_trends()).fit(X, y)
+    tree = CompiledChallenger.from_dict(CompiledChallenger.compile(challenger).to_dict())
+    got, expected = tree.reasons_batch(columns), lightgbm_reasons(challenger, X)
+    assert [[r.code for r in row] for row in got] == [[r.code for r in row] for row in expected]
+    flat = np.array([r.impact for row in got for r in row])
+    want = np.array([r.impact for row in expected for r in row])
+    assert np.allclose(flat, want, atol=1e-9)
