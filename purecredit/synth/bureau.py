@@ -12,8 +12,15 @@ Why it is built this way:
   ("Z"); a lateness event shows "1" for that month only.
 - Hard queries come from applications whose monthly rate rises steeply with ``z`` in that
   month, so query counts foretell defaults the way real ones do, without reading the future.
-- Accounts and queries are simulated over the whole calendar and cut at the report month,
-  so a later report continues an earlier one. Loops run over months only.
+- Accounts and queries are simulated once, from the first month the oldest report of the
+  archive shows (`report_months`: every ``bureau_report_every`` months back
+  ``bureau_report_history`` months from the study month) to the horizon, and each report is
+  a cut at its month (`report`), so a later report continues an earlier one. A report
+  lists the accounts opened in the 60 months its strings cover, so reports at different
+  dates look alike. Before the first month of history, risk is read at month 0 and nothing
+  goes late or defaults: with the default 48 months of history, an old report's strings are
+  mostly clean pre-history (build with more ``months`` for full windows). Loops run over
+  months only.
 
 Public records (court enforcement, dishonest listings, tax arrears) are views of the world's
 events and live with the extractor, `synth.sources.bureau`.
@@ -138,19 +145,67 @@ class Bureau:
     queries: pd.DataFrame
 
 
+@dataclass(frozen=True)
+class History:
+    """Every account (terms and path) and query record the bureau will ever hold, from the
+    first month the oldest report of the archive shows (`report_months`) to the horizon.
+    Reports are cuts of it (`report`), so every report shows the same world."""
+
+    institutions: pd.DataFrame
+    accounts: pd.DataFrame
+    queries: pd.DataFrame
+
+
+def report_months(world: World) -> list[int]:
+    """Months whose end the bank pulled a report at (ascending, the study month last): every
+    ``bureau_report_every`` months back ``bureau_report_history`` months from the study month,
+    none before the first month of history."""
+    s, cfg = world.cal.study_month, world.config
+    every, back = cfg.bureau_report_every, cfg.bureau_report_history
+    return sorted(s - k * every for k in range(back // every + 1) if s - k * every >= 0)
+
+
 def simulate(world: World, rng: np.random.Generator, last_month: int | None = None) -> Bureau:
     """Simulate the bureau's records and report them as of the end of ``last_month``."""
     last = world.cal.study_month if last_month is None else last_month
+    return report(world, history(world, rng), last)
+
+
+def history(world: World, rng: np.random.Generator) -> History:
+    """Simulate every account and query record; draws the same whatever report is cut."""
     acc = _accounts(world, rng)
     queries = _queries(world, rng, acc)
-    live = acc[acc["open_month"] <= last].reset_index(drop=True)
-    q = queries[(queries["month"] > last - QUERY_MONTHS) & (queries["month"] <= last)]
+    return History(
+        institutions=pd.DataFrame((*INSTITUTIONS, OWN_BANK), columns=["code", "name", "type"]),
+        accounts=acc,
+        queries=queries,
+    )
+
+
+def report(world: World, hist: History, last: int, *, queries: bool = True) -> Bureau:
+    """The report as of the end of ``last``: the accounts opened in the 60 months its
+    repayment strings cover, and the queries of the last 24 months (none when ``queries`` is
+    false; post-loan checks only on listed accounts). Every report lists by the same rule, so
+    reports at different dates are alike."""
+    first = last - WINDOW + 1
+    opened = hist.accounts["open_month"].to_numpy()
+    live = hist.accounts[(opened >= first) & (opened <= last)].reset_index(drop=True)
+    q = hist.queries.iloc[:0]
+    if queries:
+        month = hist.queries["month"].to_numpy()
+        listed = hist.queries["opened"].to_numpy() >= first
+        q = hist.queries[(month > last - QUERY_MONTHS) & (month <= last) & listed]
     return Bureau(
         last_month=last,
-        institutions=pd.DataFrame((*INSTITUTIONS, OWN_BANK), columns=["code", "name", "type"]),
+        institutions=hist.institutions,
         accounts=pd.concat([live, _report(world, live, last)], axis=1),
         queries=q.reset_index(drop=True),
     )
+
+
+def _start(world: World) -> int:
+    """First month an account may open in: the first the oldest report's window shows."""
+    return min(report_months(world) or [world.cal.study_month]) - WINDOW + 1
 
 
 # --- accounts -------------------------------------------------------------------------------
@@ -207,14 +262,17 @@ def _person_accounts(world: World, rng: np.random.Generator) -> pd.DataFrame:
     bad = _bad_from(world, "person", n)
     rate = np.array([v[0] for v in ROLES.values()])[role]
     z = world.paths.z_person
-    idx, month = _openings(rng, s - WINDOW + 1, total, z, rate, adult_from)
+    start = _start(world)
+    idx, month = _openings(rng, start, total, z, rate, adult_from)
     keep = month < bad[idx]
     idx, month = idx[keep], month[keep]
     cum = np.cumsum(np.array([v[2] for v in ROLES.values()]), axis=1)[role[idx]]
     kind = np.array(KINDS)[(rng.random(idx.size)[:, None] > cum).sum(axis=1)]
-    # Mortgages: owners aged 25 to 60 when they borrowed, once each in the last five years.
-    owners = np.flatnonzero(world.owns_property & (rng.random(n) < MORTGAGE_P))
-    m_month = rng.integers(s - WINDOW + 1, s + 1, owners.size)
+    # Mortgages: owners aged 25 to 60 when they borrowed, at most once each, MORTGAGE_P of
+    # owners in any five years.
+    share = min(MORTGAGE_P * (s + 1 - start) / WINDOW, 0.9)
+    owners = np.flatnonzero(world.owns_property & (rng.random(n) < share))
+    m_month = rng.integers(start, s + 1, owners.size)
     age_then = p["age"].to_numpy()[owners] - (s - m_month) / 12
     ok = (age_then >= 25) & (age_then <= 60) & (m_month < bad[owners])
     idx = np.concatenate([idx, owners[ok]])
@@ -225,13 +283,13 @@ def _person_accounts(world: World, rng: np.random.Generator) -> pd.DataFrame:
 
 
 def _firm_accounts(world: World, rng: np.random.Generator) -> pd.DataFrame:
-    ent, s, total = world.enterprises, world.cal.study_month, world.cal.total
+    ent, total = world.enterprises, world.cal.total
     rate = ent["kind"].map(FIRM_ACCOUNTS).to_numpy(dtype=float)
     active = world.paths.firm_active.copy()
     bad = _bad_from(world, "firm", ent.shape[0])
     active &= np.arange(total)[None, :] < bad[:, None]
     z = world.paths.z_firm
-    idx, month = _openings(rng, s - WINDOW + 1, total, z, rate, active)
+    idx, month = _openings(rng, _start(world), total, z, rate, active)
     # Before history the mask reads month 0: keep only firms registered by then.
     keep = month >= ent["registered_month"].to_numpy()[idx]
     idx, month = idx[keep], month[keep]
@@ -549,7 +607,7 @@ def _strings(codes: np.ndarray) -> pd.Series:
 
 def _queries(world: World, rng: np.random.Generator, acc: pd.DataFrame) -> pd.DataFrame:
     """Every query record from the first month any report may list to the horizon."""
-    first = world.cal.study_month - QUERY_MONTHS + 1
+    first = min(report_months(world) or [world.cal.study_month]) - QUERY_MONTHS + 1
     parts = [
         _applications(world, rng, first, "person"),
         _applications(world, rng, first, "firm"),
@@ -567,8 +625,16 @@ def _queries(world: World, rng: np.random.Generator, acc: pd.DataFrame) -> pd.Da
 
 
 def _query_frame(
-    entity: object, idx: np.ndarray, month: object, inst: object, reason: object
+    entity: object,
+    idx: np.ndarray,
+    month: object,
+    inst: object,
+    reason: object,
+    opened: object = NEVER,
 ) -> pd.DataFrame:
+    """Query records; ``opened`` is the opening month of the account a post-loan check is
+    about (NEVER for other queries): a report lists such a check only while it lists the
+    account."""
     n = idx.size
     return pd.DataFrame(
         {
@@ -579,6 +645,7 @@ def _query_frame(
             "reason": _cat(
                 reason if not isinstance(reason, str) else np.full(n, reason), tuple(REASONS)
             ),
+            "opened": opened,
         }
     )
 
@@ -604,23 +671,30 @@ def _applications(world: World, rng: np.random.Generator, first: int, entity: st
         role = pd.Categorical(world.persons["role"], categories=list(ROLES)).codes
         rate = np.array([v[1] for v in ROLES.values()])[role]
         adult = world.cal.study_month + np.ceil((18 - world.persons["age"].to_numpy()) * 12)
-        mask = np.arange(total)[None, :] >= adult[:, None]
         kinds = [0, 1, 2]
+
+        def allowed(t: int) -> np.ndarray:
+            return np.asarray(adult <= t)
+
     else:
-        z, rate, mask, kinds = (
-            world.paths.z_firm,
-            np.full(world.enterprises.shape[0], FIRM_QUERY_RATE),
-            world.paths.firm_active,
-            [4],
-        )
+        z = world.paths.z_firm
+        rate = np.full(world.enterprises.shape[0], FIRM_QUERY_RATE)
+        registered = world.enterprises["registered_month"].to_numpy()
+        kinds = [4]
+
+        def allowed(t: int) -> np.ndarray:
+            # Before history, firms registered by then, with month 0's state.
+            return np.asarray(world.paths.firm_active[:, max(t, 0)] & (registered <= t))
+
     idx, months, zs = [], [], []
     for t in range(first, total):
-        lam = np.where(mask[:, t], np.minimum(rate * np.exp(QUERY_SLOPE * z[:, t]), QUERY_CAP), 0.0)
+        zt = z[:, max(t, 0)]  # before history, risk as in month 0 (as accounts open)
+        lam = np.where(allowed(t), np.minimum(rate * np.exp(QUERY_SLOPE * zt), QUERY_CAP), 0.0)
         hit = rng.poisson(lam)
         who = np.repeat(np.arange(hit.size), hit)
         idx.append(who)
         months.append(np.full(who.size, t))
-        zs.append(z[who, t])
+        zs.append(zt[who])
     i, m, zz = np.concatenate(idx), np.concatenate(months), np.concatenate(zs)
     types = [t for _, _, t in INSTITUTIONS]
     w = np.array([sum(INSTITUTION_TYPES[t][1][k] for k in kinds) for t in types])
@@ -675,6 +749,7 @@ def _post_loan(rng: np.random.Generator, acc: pd.DataFrame, first: int, total: i
         np.concatenate(months),
         acc["inst"].to_numpy()[r],
         "01",
+        o[r],
     )
 
 

@@ -35,6 +35,15 @@ class SynthConfig(BaseModel):
     conflict_rate: float = Field(
         0.005, ge=0.0, le=0.1, description="Rate of cross-source disagreements on a shared fact."
     )
+    bureau_report_every: int = Field(
+        6, ge=1, description="Months between the credit-bureau reports the bank kept."
+    )
+    bureau_report_history: int = Field(
+        36, ge=0, description="Months before the study month of the oldest bureau report."
+    )
+    pd_history_months: int = Field(
+        36, ge=0, description="Months of quarter-end true PDs kept in the truth (pd_history)."
+    )
     reference: Path | None = Field(None, description="Reference facts YAML (None: Bozhou).")
 
     @field_validator("study_date")

@@ -8,6 +8,7 @@ Layout of ``out``::
     truth/borrowers.parquet  true 12-month PD and realised default per person and enterprise
     truth/defects.parquet    every defective record by source, file and record number
     truth/default_events.parquet, truth/late_events.parquet   for playing loans forward
+    truth/pd_history.parquet true 12-month PD per entity at quarter ends before the study date
 
 No pipeline stage may read ``truth/``; only the synth's own play-forward, validation reports
 and benchmarks do.
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from purecredit import __version__
 from purecredit.synth.config import SynthConfig
@@ -40,7 +42,7 @@ from purecredit.synth.sources import (
     social,
     tax,
 )
-from purecredit.synth.world import World, build_world, oracle_auc
+from purecredit.synth.world import World, build_world, oracle_auc, pd_history_table
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ TRUTH_FILES = {
     "defects": "truth/defects.parquet",
     "default_events": "truth/default_events.parquet",
     "late_events": "truth/late_events.parquet",
+    "pd_history": "truth/pd_history.parquet",
 }
 
 Progress = Callable[[str], None]
@@ -116,6 +119,7 @@ def _write_truth(world: World, out: Path, logs: list[pd.DataFrame]) -> None:
             month=[world.cal.month_start(int(m)) for m in keyed["month"]],
         ).drop(columns=["entity", "idx"])
         keyed.rename(columns={"key": "entity_key"}).to_parquet(out / TRUTH_FILES[name], index=False)
+    pq.write_table(pd_history_table(world), out / TRUTH_FILES["pd_history"])
 
 
 def _manifest(
@@ -148,6 +152,9 @@ def _manifest(
         truth=dict(TRUTH_FILES),
         extra={
             "horizon_months": cfg.horizon_months,
+            "bureau_report_every": cfg.bureau_report_every,
+            "bureau_report_history": cfg.bureau_report_history,
+            "pd_history_months": cfg.pd_history_months,
             "conflict_rate": cfg.conflict_rate,
             "households": int(world.households.shape[0]),
             "enterprises": {str(k): int(v) for k, v in kinds.items()},

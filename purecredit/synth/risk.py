@@ -18,7 +18,8 @@ A default event (90+ days past due on some obligation) happens in month t with p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -77,11 +78,21 @@ class RiskPaths:
     events: pd.DataFrame  # entity ("person"/"firm"), idx, month, kind
     person_state: dict[str, np.ndarray]  # components at the study month, for the truth
     firm_state: dict[str, np.ndarray]
+    # Components at each month of ``state_months`` (the study month's are the dicts above).
+    person_states: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+    firm_states: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
 def simulate(
-    rng: np.random.Generator, cal: Calendar, inputs: RiskInputs, herb_dev: np.ndarray
+    rng: np.random.Generator,
+    cal: Calendar,
+    inputs: RiskInputs,
+    herb_dev: np.ndarray,
+    state_months: Iterable[int] = (),
 ) -> RiskPaths:
+    """Paths of the process; the latent components are kept at the study month and at every
+    month of ``state_months`` (for the truth's PD history). Keeping them draws nothing."""
+    capture = {*state_months, cal.study_month}
     n, f, total = inputs.person_mu.size, inputs.firm_mu.size, cal.total
     zp = np.empty((n, total), dtype=np.float32)
     zf = np.empty((f, total), dtype=np.float32)
@@ -98,8 +109,8 @@ def simulate(
     herb_p = _herb_term(inputs.person_herb, herb_dev)
     herb_f = _herb_term(inputs.firm_herb, herb_dev)
     events: list[pd.DataFrame] = []
-    state_p: dict[str, np.ndarray] = {}
-    state_f: dict[str, np.ndarray] = {}
+    states_p: dict[int, dict[str, np.ndarray]] = {}
+    states_f: dict[int, dict[str, np.ndarray]] = {}
     led_sum = np.zeros(n)
     led_count = np.bincount(inputs.firm_rep, minlength=n)
     prev_zf = inputs.firm_mu.copy()
@@ -115,15 +126,15 @@ def simulate(
         contagion_f = CONTAGION * (prev_zp[inputs.firm_rep] - inputs.person_mu.mean())
         zp[:, t] = inputs.person_mu + xp + bp + herb_p[:, t] + contagion_p
         zf[:, t] = inputs.firm_mu + xf + bf + herb_f[:, t] + contagion_f
-        if t == cal.study_month:
-            state_p = {
+        if t in capture:
+            states_p[t] = {
                 "mu": inputs.person_mu,
                 "x": xp.copy(),
                 "bump": bp.copy(),
                 "herb": herb_p[:, t].copy(),
                 "contagion": contagion_p,
             }
-            state_f = {
+            states_f[t] = {
                 "mu": inputs.firm_mu,
                 "x": xf.copy(),
                 "bump": bf.copy(),
@@ -170,7 +181,18 @@ def simulate(
         xf = PHI * xf + rng.normal(0, SIGMA, f)
         prev_zp, prev_zf = z, zfirm
     frame = pd.concat(events, ignore_index=True)
-    return RiskPaths(zp, zf, employed, active, frame, state_p, state_f)
+    s = cal.study_month
+    return RiskPaths(
+        zp,
+        zf,
+        employed,
+        active,
+        frame,
+        states_p.get(s, {}),
+        states_f.get(s, {}),
+        states_p,
+        states_f,
+    )
 
 
 def _herb_term(variety: np.ndarray, herb_dev: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from scipy.stats import mannwhitneyu
 
 from purecredit.synth import banking, risk
@@ -35,6 +36,29 @@ CURE_P = 0.25  # share of defaults whose arrears are repaid 4-8 months later
 CONSEQUENCE_P = {"enforcement": 0.25, "seizure": 0.15, "dishonest": 0.3}
 
 
+PD_HISTORY_STEP = 3  # months between the dates of the PD history (quarter ends)
+
+
+@dataclass(frozen=True)
+class PdHistory:
+    """True 12-month PD of every person and firm at each month of ``months`` (ascending, the
+    study month last), as the truth's borrowers table has it at the study month: ``person``
+    (people, months) and ``firm`` (firms, months), 0 where not eligible then."""
+
+    months: np.ndarray
+    person: np.ndarray
+    firm: np.ndarray
+    person_eligible: np.ndarray  # bool (people, months): adult
+    firm_eligible: np.ndarray  # bool (firms, months): active
+
+
+def pd_history_months(cal: Calendar, months: int, step: int = PD_HISTORY_STEP) -> list[int]:
+    """Month indices of the PD history: the study month and every ``step`` months before it,
+    back ``months`` months, none before the first month of history; ascending."""
+    s = cal.study_month
+    return sorted(s - k * step for k in range(months // step + 1) if s - k * step >= 0)
+
+
 @dataclass
 class World:
     config: SynthConfig
@@ -58,6 +82,7 @@ class World:
     truth: pd.DataFrame
     branches: pd.DataFrame  # the county bank's organisation
     bank_loans: pd.DataFrame  # loans the bank made before the study date
+    pd_history: PdHistory  # true 12-month PDs at quarter ends up to the study month (truth)
 
     @property
     def persons(self) -> pd.DataFrame:
@@ -97,7 +122,8 @@ def build_world(config: SynthConfig) -> World:
     owns = rng.random(n) < np.where(persons["age"].to_numpy() >= 25, PROPERTY_OWNER_SHARE, 0.0)
     spouse = _spouses(persons)
     inputs = _risk_inputs(persons, hh, ent, income, character, firm_character, owns, spouse, cal)
-    paths = risk.simulate(rng, cal, inputs, price_deviation(prices))
+    history_months = pd_history_months(cal, config.pd_history_months)
+    paths = risk.simulate(rng, cal, inputs, price_deviation(prices), history_months)
     months_to_adult = np.ceil((18 - persons["age"].to_numpy()) * 12).astype(int)
     adult_from = cal.study_month + months_to_adult
     eligible = np.arange(cal.total)[None, :] >= adult_from[:, None]
@@ -132,6 +158,7 @@ def build_world(config: SynthConfig) -> World:
     )
     events = events.sort_values(["month", "entity", "idx", "kind"], ignore_index=True)
     truth = _truth(cal, persons, ent, paths, eligible, firm_ok, a_person, a_firm, defaults)
+    pd_history = _pd_history(history_months, paths, eligible, a_person, a_firm)
     bank_loans = banking.history_loans(
         rng,
         cal,
@@ -166,6 +193,7 @@ def build_world(config: SynthConfig) -> World:
         truth=truth,
         branches=banking.branches(ref),
         bank_loans=bank_loans,
+        pd_history=pd_history,
     )
 
 
@@ -315,6 +343,72 @@ def _truth(
         ],
         ignore_index=True,
     )
+
+
+def _pd_history(
+    months: list[int],
+    paths: risk.RiskPaths,
+    eligible: np.ndarray,
+    a_person: float,
+    a_firm: float,
+) -> PdHistory:
+    """True PDs at each month of the history, computed as `_truth` computes them at the study
+    month (the same function of the same state, so equal there to the last bit); the captured
+    states are dropped afterwards but for the study month's."""
+    cols = np.array(months, dtype=np.int64)
+    person_ok = eligible[:, cols]
+    firm_ok = paths.firm_active[:, cols]
+    person = np.column_stack(
+        [
+            risk.expected_pd_12m(a_person, paths.person_states[t], person_ok[:, k])
+            for k, t in enumerate(months)
+        ]
+    )
+    firm = np.column_stack(
+        [
+            risk.expected_pd_12m(a_firm, paths.firm_states[t], firm_ok[:, k])
+            for k, t in enumerate(months)
+        ]
+    )
+    paths.person_states.clear()
+    paths.firm_states.clear()
+    return PdHistory(cols, person, firm, person_ok, firm_ok)
+
+
+def pd_history_table(world: World) -> pa.Table:
+    """The PD history as the truth writes it, one row per entity and date (persons, then
+    firms, date by date): entity_key, entity_type, as_of (month end), true_pd_12m, eligible."""
+    h = world.pd_history
+    keys = pa.array(
+        np.concatenate(
+            [world.persons["resident_id"].to_numpy(), world.enterprises["uscc"].to_numpy()]
+        ).astype(str),
+        pa.string(),
+    )
+    n, f = h.person.shape[0], h.firm.shape[0]
+    kinds = pa.DictionaryArray.from_arrays(
+        pa.array(np.r_[np.zeros(n, np.int8), np.ones(f, np.int8)]),
+        pa.array(["person", "enterprise"]),
+    ).dictionary_decode()
+    parts = []
+    for k, t in enumerate(h.months.tolist()):
+        rows = n + f
+        parts.append(
+            pa.table(
+                {
+                    "entity_key": keys,
+                    "entity_type": kinds,
+                    "as_of": pa.array(
+                        np.full(rows, np.datetime64(world.cal.month_end(int(t)), "D"))
+                    ).cast(pa.date32()),
+                    "true_pd_12m": pa.array(np.r_[h.person[:, k], h.firm[:, k]], pa.float64()),
+                    "eligible": pa.array(
+                        np.r_[h.person_eligible[:, k], h.firm_eligible[:, k]], pa.bool_()
+                    ),
+                }
+            )
+        )
+    return pa.concat_tables(parts)
 
 
 def oracle_auc(truth: pd.DataFrame) -> float:

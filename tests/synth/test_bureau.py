@@ -22,8 +22,19 @@ def world() -> World:
 
 
 @pytest.fixture(scope="module")
-def tables(world: World) -> dict[str, SourceTable]:
+def archive(world: World) -> dict[str, SourceTable]:
+    """The extracts as delivered: every report of the archive."""
     return {t.spec.name: t for t in source.tables(world, np.random.default_rng(11))}
+
+
+@pytest.fixture(scope="module")
+def tables(world: World, archive: dict[str, SourceTable]) -> dict[str, SourceTable]:
+    """The extracts' reports at the study month."""
+    end = np.datetime64(world.cal.month_end(world.cal.study_month))
+    return {
+        name: SourceTable(t.spec, t.frame[t.frame["report_date"] == end].reset_index(drop=True))
+        for name, t in archive.items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -299,7 +310,103 @@ def test_an_earlier_report_is_continued_by_the_later(world: World, accounts: pd.
     assert (before["report_date"] == np.datetime64(world.cal.month_end(last))).all()
     assert (before["open_date"] <= np.datetime64(world.cal.month_end(last))).all()
     pairs = before.merge(accounts, on="account_no", suffixes=("_then", ""))
-    assert pairs.shape[0] == before.shape[0]
+    # The later report lists the accounts opened in its own 60 months.
+    still = _months(world, before["open_date"]) >= _first(world)
+    assert pairs.shape[0] == still.sum() > 0.8 * before.shape[0]
     then = pairs["repayment_status_then"].str[EARLIER:]
     now = pairs["repayment_status"].str[: bureau.WINDOW - EARLIER]
     assert (then == now).all()
+
+
+# --- the report archive ---------------------------------------------------------------------
+
+
+def test_the_archive_holds_a_report_every_six_months(
+    world: World, archive: dict[str, SourceTable]
+) -> None:
+    s = world.cal.study_month
+    assert bureau.report_months(world) == [s - 36, s - 30, s - 24, s - 18, s - 12, s - 6, s]
+    dates = {np.datetime64(world.cal.month_end(t), "ns") for t in bureau.report_months(world)}
+    for table in archive.values():
+        assert table.spec.monthly_by == "report_date"
+        assert set(table.frame["report_date"].to_numpy()) == dates, table.spec.name
+
+
+def test_an_earlier_month_is_cut_from_a_shorter_history() -> None:
+    """No report before the first month of history; fewer when the history is short."""
+    world = build_world(SynthConfig(people=300, seed=3, months=36, bureau_report_every=12))
+    assert bureau.report_months(world) == [11, 23, 35]
+    world = build_world(SynthConfig(people=300, seed=3, bureau_report_history=0))
+    assert bureau.report_months(world) == [world.cal.study_month]
+
+
+def test_report_numbers_name_one_subject_at_one_date(archive: dict[str, SourceTable]) -> None:
+    heads = pd.concat(
+        [
+            t.frame[["report_no", "report_date", "subject_resident_id", "subject_uscc"]]
+            for t in archive.values()
+        ]
+    )
+    heads = heads.assign(subject=heads["subject_resident_id"].fillna(heads["subject_uscc"]))
+    heads = heads.drop_duplicates(["report_no", "report_date", "subject"])
+    assert not heads["report_no"].duplicated().any()  # one subject and date per number
+    assert not heads.duplicated(["subject", "report_date"]).any()  # one number per report
+    stamp = heads["report_date"].dt.strftime("%Y%m%d")
+    assert (heads["report_no"].str[:8] == stamp).all()
+    assert heads["report_no"].str.fullmatch(r"[0-9]{18}").all()
+
+
+def test_successive_reports_tell_one_history(world: World, archive: dict[str, SourceTable]) -> None:
+    """An account in two reports has the same terms, and the earlier report's 60 months,
+    aligned by status_from, are the later one's on every month both cover (the earlier
+    report's last month included: nothing it showed is revised)."""
+    acc = archive["credit_bureau_accounts"].frame
+    months = bureau.report_months(world)
+    reports = {t: acc[acc["report_date"] == np.datetime64(world.cal.month_end(t))] for t in months}
+    compared = 0
+    for k, early in enumerate(months[:-1]):
+        for late in months[k + 1 :]:
+            gap = late - early
+            then, now = reports[early], reports[late]
+            pairs = then.merge(now, on="account_no", suffixes=("_then", ""))
+            # Every account of the earlier report opened in the later one's window is in it.
+            opened = _months(world, then["open_date"])
+            assert pairs.shape[0] == (opened > late - bureau.WINDOW).sum()
+            shift = (pairs["status_from"] - pairs["status_from_then"]).dt.days
+            assert (shift // 28 >= gap - 1).all() and (shift // 31 <= gap).all()
+            for col in ("open_date", "account_type", "institution_code", "term_months"):
+                left, right = pairs[f"{col}_then"], pairs[col]
+                assert (left.isna() & right.isna() | (left == right)).all(), col
+            assert (pairs["loan_amount_then"].fillna(-1) == pairs["loan_amount"].fillna(-1)).all()
+            before = pairs["repayment_status_then"].str[gap:]
+            after = pairs["repayment_status"].str[: bureau.WINDOW - gap]
+            assert (before == after).all(), (early, late)
+            compared += pairs.shape[0]
+    assert compared > 10_000
+
+
+def test_a_report_at_an_earlier_date_is_the_archives(
+    world: World, archive: dict[str, SourceTable]
+) -> None:
+    """Cutting one report with the same generator gives the archive's accounts there."""
+    last = world.cal.study_month - 12
+    alone = source.tables(world, np.random.default_rng(11), last_month=last)
+    accounts = next(t.frame for t in alone if t.spec.name == "credit_bureau_accounts")
+    acc = archive["credit_bureau_accounts"].frame
+    kept = acc[acc["report_date"] == np.datetime64(world.cal.month_end(last))]
+    cols = ["account_no", "open_date", "balance", "overdue_periods", "repayment_status"]
+    left = accounts[cols].sort_values("account_no", ignore_index=True)
+    right = kept[cols].sort_values("account_no", ignore_index=True)
+    pd.testing.assert_frame_equal(left, right)
+
+
+def test_public_records_keep_their_filing_across_reports(
+    world: World, archive: dict[str, SourceTable]
+) -> None:
+    rec = archive["credit_bureau_public_records"].frame
+    key = ["subject_resident_id", "subject_uscc", "record_type", "record_no"]
+    by_record = rec.groupby(key, dropna=False)
+    filing = by_record[["record_date", "amount", "authority"]].nunique()
+    assert (filing == 1).all().all()  # a later report repeats an earlier record's filing
+    later = by_record["report_date"].nunique()
+    assert (later > 1).mean() > 0.5

@@ -133,3 +133,45 @@ def test_same_seed_same_bytes(tmp_path: Path) -> None:
         other.sources["population_register"].files[0].sha256
         != first.sources["population_register"].files[0].sha256
     )
+
+
+def test_bureau_reports_are_monthly_files_of_the_archive(
+    small_county: tuple[Path, Manifest],
+) -> None:
+    county, manifest = small_county
+    expected = ["2022-12", "2023-06", "2023-12", "2024-06", "2024-12", "2025-06", "2025-12"]
+    for name in ("credit_bureau_accounts", "credit_bureau_queries", "credit_bureau_public_records"):
+        entry = manifest.sources[name]
+        paths = [f.path for f in entry.files]
+        assert paths == [f"sources/{name}/{name}_{m}.jsonl" for m in expected], name
+        assert sorted(p.name for p in (county / "sources" / name).iterdir()) == [
+            Path(p).name for p in paths
+        ]
+        assert all(f.rows > 0 for f in entry.files)
+        assert entry.defects.get("late_arriving", 0) == 0  # no report month 1-3 months later
+        first = next(_records(county / paths[0], entry))[1]
+        assert first is not None and str(first["报告日期"]).startswith(expected[0][:4])
+
+
+def test_truth_keeps_the_pd_history(small_county: tuple[Path, Manifest]) -> None:
+    county, manifest = small_county
+    assert manifest.truth["pd_history"] == "truth/pd_history.parquet"
+    history = pd.read_parquet(county / manifest.truth["pd_history"])
+    borrowers = pd.read_parquet(county / manifest.truth["borrowers"])
+    assert list(history.columns) == [
+        "entity_key",
+        "entity_type",
+        "as_of",
+        "true_pd_12m",
+        "eligible",
+    ]
+    assert history["true_pd_12m"].dtype == "float64" and history["eligible"].dtype == bool
+    dates = sorted(set(history["as_of"]))
+    assert len(dates) == 13 and str(dates[0]) == "2022-12-31" and str(dates[-1]) == "2025-12-31"
+    assert [d.month for d in dates] == [12, 3, 6, 9] * 3 + [12]
+    assert (history.groupby("as_of").size() == borrowers.shape[0]).all()
+    now = history[history["as_of"] == dates[-1]].reset_index(drop=True)
+    assert (now["entity_key"] == borrowers["entity_key"]).all()
+    assert (now["entity_type"] == borrowers["entity_type"]).all()
+    assert (now["true_pd_12m"] == borrowers["true_pd_12m"]).all()  # bit for bit
+    assert (now["eligible"] == borrowers["eligible"]).all()

@@ -130,3 +130,36 @@ def test_bank_history_reflects_risk(county_world: World) -> None:
     bad = worst.index[(worst >= 90) | (worst == -1)]
     assert 0.005 < len(bad) / loans.shape[0] < 0.25
     assert set(loans["branch_code"]) <= set(county_world.branches["code"])
+
+
+def test_pd_history_runs_quarter_by_quarter_to_the_study_month(county_world: World) -> None:
+    h = county_world.pd_history
+    s = county_world.cal.study_month
+    assert h.months.tolist() == list(range(s - 36, s + 1, 3))
+    assert h.person.shape == (county_world.persons.shape[0], 13)
+    assert h.firm.shape == (county_world.enterprises.shape[0], 13)
+    # Minors and inactive firms have no PD; adults and active firms a PD in (0, 1).
+    assert (h.person[~h.person_eligible] == 0).all() and (h.firm[~h.firm_eligible] == 0).all()
+    assert ((h.person[h.person_eligible] > 0) & (h.person[h.person_eligible] < 1)).all()
+    # More adults as minors come of age; the PD moves from quarter to quarter.
+    assert (np.diff(h.person_eligible.sum(axis=0)) >= 0).all()
+    assert np.abs(np.diff(h.person, axis=1)).mean() > 1e-3
+
+
+def test_pd_history_at_the_study_month_is_the_truths(county_world: World) -> None:
+    truth = county_world.truth
+    h = county_world.pd_history
+    now = np.concatenate([h.person[:, -1], h.firm[:, -1]])
+    assert (now == truth["true_pd_12m"].to_numpy()).all()  # bit for bit
+    eligible = np.concatenate([h.person_eligible[:, -1], h.firm_eligible[:, -1]])
+    assert (eligible == truth["eligible"].to_numpy()).all()
+
+
+def test_keeping_the_pd_history_changes_no_draw() -> None:
+    """The risk paths and everything drawn after them are those of a world without it."""
+    with_history = build_world(SynthConfig(people=400, seed=5))
+    without = build_world(SynthConfig(people=400, seed=5, pd_history_months=0))
+    assert without.pd_history.months.tolist() == [without.cal.study_month]
+    assert (with_history.paths.z_person == without.paths.z_person).all()
+    pd.testing.assert_frame_equal(with_history.defaults, without.defaults)
+    pd.testing.assert_frame_equal(with_history.truth, without.truth)

@@ -5,16 +5,23 @@ county's own bank is among the lenders, so its loans come back from the bureau t
 
 Accounts and queries are simulated by `synth.bureau`; public records are the world's court
 events and a few firms' tax arrears. Only facts up to the report month are delivered.
+
+The bank keeps the reports it pulled: the extracts hold one report per subject at each month
+of `bureau.report_months` (by default the study month and every six months back three years),
+each file one report month (``NAME_YYYY-MM.jsonl``). Every report is a cut of one simulated
+history, so a later report continues an earlier one; a subject with nothing to report at a
+date is absent from that report.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from purecredit.synth import bureau
 from purecredit.synth.sources import SourceTable
@@ -33,6 +40,8 @@ SUBJECT = {
     "subject_resident_id": "身份证号码",
     "subject_uscc": "统一社会信用代码",
 }
+ACCOUNT_STATES = ("正常", "逾期", "呆账", "结清", "销户")
+FIVE_CATEGORIES = ("正常", "关注", "次级", "可疑", "损失")
 SUBJECT_SPEC = {
     "id_columns": ("subject_resident_id",),
     "uscc_columns": ("subject_uscc",),
@@ -45,6 +54,7 @@ ACCOUNTS = SourceSpec(
     description="Credit report accounts at every lender, with the 60-month repayment record.",
     entity="account",
     fmt="jsonl",
+    monthly_by="report_date",
     headers={
         **SUBJECT,
         "account_no": "账户编号",
@@ -93,6 +103,7 @@ QUERIES = SourceSpec(
     description="Credit report query records of the last two years: who asked, when and why.",
     entity="party",
     fmt="jsonl",
+    monthly_by="report_date",
     headers={
         **SUBJECT,
         "query_seq": "编号",
@@ -115,6 +126,7 @@ PUBLIC_RECORDS = SourceSpec(
     description="Credit report public records: court enforcement, dishonest listings, tax arrears.",
     entity="party",
     fmt="jsonl",
+    monthly_by="report_date",
     headers={
         **SUBJECT,
         "record_type": "记录类型",
@@ -133,37 +145,72 @@ PUBLIC_RECORDS = SourceSpec(
 
 
 def tables(
-    world: World, rng: np.random.Generator, last_month: int | None = None
+    world: World, rng: np.random.Generator, last_month: int | Sequence[int] | None = None
 ) -> Iterator[SourceTable]:
-    """The three report extracts as of the end of ``last_month`` (default: the study month)."""
-    last = world.cal.study_month if last_month is None else last_month
-    sim = bureau.simulate(world, rng, last)
-    records = public_records(world, rng, last)
-    subjects = _Subjects(world, rng, last)
-    # Each simulated table is handed to its extract and not kept while that is delivered.
-    pending = {"accounts": sim.accounts, "queries": sim.queries}
-    sim = replace(sim, accounts=sim.accounts.iloc[:0], queries=sim.queries.iloc[:0])
-    yield SourceTable(
-        ACCOUNTS, _accounts(world, replace(sim, accounts=pending.pop("accounts")), subjects)
-    )
-    yield SourceTable(QUERIES, _queries(replace(sim, queries=pending.pop("queries")), subjects))
-    yield SourceTable(PUBLIC_RECORDS, _records(records, subjects))
+    """The three report extracts of every report in the archive: one report per subject at
+    the end of each month of ``last_month`` (default: `bureau.report_months`, the study month
+    and every few months before it), oldest first. Each extract is one table of all reports;
+    its files are monthly by report date."""
+    if last_month is None:
+        months = bureau.report_months(world)
+    elif isinstance(last_month, int):
+        months = [last_month]
+    else:
+        months = sorted(last_month)
+    hist = bureau.history(world, rng)
+    records = _public_records(world, rng)
+    people = _People(world)
+    subjects = [_Subjects(world, rng, last, people) for last in months]
+    # Each extract is built when its turn comes and handed over without a reference kept
+    # here, so the deliverer can drop it once rendered.
+    pending = [
+        _concat(
+            _accounts(world, bureau.report(world, hist, s.last, queries=False), s) for s in subjects
+        )
+    ]
+    hist = replace(hist, accounts=hist.accounts.iloc[:0])  # only the queries are needed now
+    yield SourceTable(ACCOUNTS, pending.pop())
+    pending.append(_concat(_queries(bureau.report(world, hist, s.last), s) for s in subjects))
+    del hist
+    yield SourceTable(QUERIES, pending.pop())
+    pending.append(_concat(_records(_records_at(records, s.last), s) for s in subjects))
+    del records
+    yield SourceTable(PUBLIC_RECORDS, pending.pop())
+
+
+def _concat(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """Reports one after another; categorical columns share their categories, so they stay
+    categorical."""
+    return pd.concat(list(frames), ignore_index=True)
+
+
+class _People:
+    """Name and key (resident ID or USCC) of each subject row (people first, then firms),
+    shared by every report."""
+
+    def __init__(self, world: World) -> None:
+        p, ent = world.persons, world.enterprises
+        self.people = p.shape[0]
+        self.name = np.concatenate([p["name"].to_numpy(), ent["name"].to_numpy()])
+        self.key = np.concatenate([p["resident_id"].to_numpy(), ent["uscc"].to_numpy()])
 
 
 class _Subjects:
-    """Report header columns of each subject row (people first, then firms): one report
-    number per subject, shared by the three extracts."""
+    """Report header columns of each subject row (people first, then firms) in the report at
+    the end of month ``last``: one report number per subject and report date, shared by the
+    three extracts. The number is the report date (YYYYMMDD) and a 10-digit serial."""
 
-    def __init__(self, world: World, rng: np.random.Generator, last: int) -> None:
-        p, ent = world.persons, world.enterprises
-        self.people = p.shape[0]
+    def __init__(self, world: World, rng: np.random.Generator, last: int, who: _People) -> None:
+        self.last = last
+        self.people = who.people
         self.report_date = world.cal.month_end(last)
-        rows = self.people + ent.shape[0]
-        stamp = self.report_date.strftime("%Y%m%d")
-        self.serial = rng.permutation(rows) + 1
-        self.report_no = (stamp + pd.Series(self.serial, dtype="str").str.zfill(10)).to_numpy()
-        self.name = np.concatenate([p["name"].to_numpy(), ent["name"].to_numpy()])
-        self.key = np.concatenate([p["resident_id"].to_numpy(), ent["uscc"].to_numpy()])
+        self.stamp = int(self.report_date.strftime("%Y%m%d")) * 10**10
+        self.serial = rng.permutation(len(who.key)) + 1
+        self.name, self.key = who.name, who.key
+
+    def report_no(self, row: np.ndarray) -> pd.Series:
+        numbers = pa.array(self.stamp + self.serial[row].astype(np.int64), pa.int64())
+        return pd.Series(numbers.cast(pa.string()).to_pandas(), dtype="str")
 
     def rows(self, frame: pd.DataFrame) -> np.ndarray:
         """Subject row of each record of a frame keyed by (entity, idx)."""
@@ -182,7 +229,7 @@ class _Subjects:
         person = row < self.people
         key = pd.Series(self.key[row], dtype="str")
         return {
-            "report_no": self.report_no[row],
+            "report_no": self.report_no(row),
             "report_date": np.datetime64(self.report_date, "D"),
             "subject_type": pd.Categorical.from_codes(
                 person.astype(int), pd.Index(["企业", "个人"])
@@ -195,10 +242,13 @@ class _Subjects:
 
 def _institutions(sim: bureau.Bureau, inst: np.ndarray, prefix: str) -> dict[str, object]:
     table = sim.institutions
+    types = pd.Index(sorted(set(table["type"])))  # the same categories in every report
     return {
         f"{prefix}code": pd.Categorical.from_codes(inst, pd.Index(table["code"])),
         f"{prefix}name": pd.Categorical.from_codes(inst, pd.Index(table["name"])),
-        f"{prefix}type": pd.Categorical(table["type"].to_numpy()[inst]),
+        f"{prefix}type": pd.Categorical.from_codes(
+            types.get_indexer(table["type"].to_numpy()[inst]), types
+        ),
     }
 
 
@@ -224,8 +274,8 @@ def _accounts(world: World, sim: bureau.Bureau, subjects: _Subjects) -> pd.DataF
             "loan_amount": acc["amount"].where(~card),
             "credit_limit": acc["amount"].where(card),
             "term_months": acc["term"].astype("Int64").where(~card),
-            "account_state": acc["account_state"].astype("category"),
-            "five_category": acc["five_category"].astype("category"),
+            "account_state": pd.Categorical(acc["account_state"], categories=ACCOUNT_STATES),
+            "five_category": pd.Categorical(acc["five_category"], categories=FIVE_CATEGORIES),
             **{c: acc[c].to_numpy() for c in ("balance", "overdue_periods", "overdue_amount")},
             **{c: acc[c].to_numpy() for c in ACCOUNTS.columns if c.startswith("overdue_")},
             "status_from": np.datetime64(world.cal.month_start(sim.last_month - bureau.WINDOW + 1)),
@@ -289,10 +339,21 @@ def public_records(world: World, rng: np.random.Generator, last: int) -> pd.Data
     """Court enforcement and dishonest listings (the world's events) and tax arrears, filed up
     to ``last``, with their status then: entity, idx, month, date, record_type, authority,
     case_no, amount, status."""
+    return _records_at(_public_records(world, rng), last)
+
+
+def _public_records(world: World, rng: np.random.Generator) -> pd.DataFrame:
+    """Every public record the bureau will hold, with its filing date and the uniform ``u``
+    its status at a report date follows from."""
     out = pd.concat([_court_records(world, rng), _tax_arrears(world, rng)], ignore_index=True)
     start = np.datetime64(world.cal.month_start(0), "M") + out["month"].to_numpy()
     out["date"] = start.astype("datetime64[D]") + rng.integers(0, 28, out.shape[0])
-    out = out[out["month"] <= last]
+    return out
+
+
+def _records_at(records: pd.DataFrame, last: int) -> pd.DataFrame:
+    """The records filed by the end of ``last``, with their status then."""
+    out = records[records["month"] <= last].copy()
     age, u, kind = last - out["month"].to_numpy(), out["u"].to_numpy(), out["record_type"]
     out["status"] = np.select(
         [kind == "强制执行", kind == "失信被执行人", (age < 6) | (u < 0.6)],
