@@ -319,8 +319,10 @@ def train_county(
     seed: int = 0,
     memory: str = "4GB",
     con: duckdb.DuckDBPyConnection | None = None,
+    min_bads: int = MIN_BADS,
 ) -> TrainReport:
-    """Build the training samples from the lake, fit, validate and register every model."""
+    """Build the training samples from the lake, fit, validate and register every model.
+    A person segment with fewer than `min_bads` training bads is left to the pooled model."""
     step = progress or (lambda _: None)
     con = con or prepare(lake, catalog, step, memory=memory)
     dates = observation_dates(con)
@@ -337,7 +339,7 @@ def train_county(
         name = f"person_{segment}"
         report.rows[name] = _counts(rows)
         train = rows[rows["sample"] == "train"]
-        if int(train["bad"].sum()) < MIN_BADS or rows["sample"].eq("oot").sum() == 0:
+        if int(train["bad"].sum()) < min_bads or rows["sample"].eq("oot").sum() == 0:
             report.pooled.append(name)
             continue
         _fit_and_register(trainer, report, name, "person", rows, person_names, dates)
