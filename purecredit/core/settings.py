@@ -63,6 +63,17 @@ class Settings(BaseSettings):
         description="Memory DuckDB may use for batch work (profiles); beyond it, joins and "
         "sorts spill to `<home>/tmp/duckdb`.",
     )
+    score_pdo: float = Field(
+        default=20.0,
+        gt=0,
+        description="Scorecard points that double the good:bad odds (points to double odds).",
+    )
+    score_base_points: float = Field(
+        default=600.0, description="Scorecard points at the base odds."
+    )
+    score_base_odds: float = Field(
+        default=50.0, gt=0, description="Good:bad odds that score the base points."
+    )
 
     @property
     def county_path(self) -> Path:

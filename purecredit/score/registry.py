@@ -44,7 +44,7 @@ from purecredit.score.compiled import CompiledChallenger, CompiledScorecard
 from purecredit.score.fit import CrossValidation, cross_validate, labelled
 from purecredit.score.master_scale import MASTER_SCALE, MasterScale
 from purecredit.score.reasons import Reason
-from purecredit.score.scorecard import Scorecard
+from purecredit.score.scorecard import MARKET_SCALING, PointsScaling
 from purecredit.score.two_layer import Linked, TwoLayer
 
 FORMAT = 1
@@ -419,6 +419,7 @@ def fit_and_register(
     data_sha256: str | None = None,
     data_hash_of: str = "file bytes",
     on_fold: Callable[[str], None] | None = None,
+    scaling: PointsScaling = MARKET_SCALING,
 ) -> tuple[CrossValidation, list[RegisteredModel]]:
     """Cross-validate both models (`cross_validate`), fit each on every labelled row,
     calibrate it on its out-of-fold probabilities (the same folds), compile and register it:
@@ -426,13 +427,14 @@ def fit_and_register(
     higher CV AUC made champion. `data_sha256` None means a canonical CSV dump of `frame` is
     hashed (`frame_sha256`); otherwise it is recorded as given, with `data_hash_of` saying of
     what. (A table has no later period to test on: `oot_auc` and `oracle_auc` stay null.)
+    `scaling` is the scorecard's points scaling (`PointsScaling.from_settings`).
     """
     _checked_segment(segment)
     result = cross_validate(
         frame, target, bad=bad, id_column=id_column, n_folds=n_folds, seed=seed, on_fold=on_fold
     )
     features, y = labelled(frame, target, bad=bad, id_column=id_column)
-    scorecard = Scorecard().fit(features, y)
+    scorecard = scaling.scorecard().fit(features, y)
     challenger = Challenger(trends=scorecard.monotone_trends(), seed=seed).fit(features, y)
     compiled: dict[str, CompiledScorecard | CompiledChallenger] = {
         "scorecard": CompiledScorecard.compile(scorecard),

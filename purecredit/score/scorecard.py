@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
@@ -31,14 +32,39 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
 from purecredit.core.errors import Invalid
+from purecredit.core.settings import Settings
 from purecredit.score.stability import PSI_RED, characteristic_psi
 from purecredit.score.table import OTHER, column_kinds, frequent_levels, keep_levels, model_frame
 
-# Points scaling, the market convention (moves to settings with the model registry, issue 5):
-# 600 points at good:bad odds of 50:1, and every 20 points double the odds.
+# Points scaling, the market convention and the defaults of `Settings.score_*`: 600 points at
+# good:bad odds of 50:1, and every 20 points double the odds.
 PDO = 20.0
 BASE_POINTS = 600.0
 BASE_ODDS = 50.0
+
+
+@dataclass(frozen=True)
+class PointsScaling:
+    """How log-odds become points: `base_points` at good:bad odds `base_odds`, `pdo` more
+    points for each doubling of the odds (`Settings.score_*`)."""
+
+    pdo: float = PDO
+    base_points: float = BASE_POINTS
+    base_odds: float = BASE_ODDS
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PointsScaling:
+        return cls(settings.score_pdo, settings.score_base_points, settings.score_base_odds)
+
+    def scorecard(self, **params: Any) -> Scorecard:
+        """A scorecard with this scaling (and any other parameters)."""
+        return Scorecard(
+            pdo=self.pdo, base_points=self.base_points, base_odds=self.base_odds, **params
+        )
+
+
+MARKET_SCALING = PointsScaling()
+
 
 # Columns below an information value of 0.02 are "not predictive" by the usual credit rule of
 # thumb (Siddiqi, Credit Risk Scorecards, ch. 6); the scorecard leaves them out.

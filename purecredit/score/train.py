@@ -55,7 +55,7 @@ from purecredit.score.sample import (
     characteristics,
     observation_dates,
 )
-from purecredit.score.scorecard import Scorecard
+from purecredit.score.scorecard import MARKET_SCALING, PointsScaling, Scorecard
 from purecredit.score.stability import characteristic_psi
 from purecredit.score.two_layer import LEGAL_REP_PREFIX, Linked, TwoLayer
 from purecredit.score.validation import (
@@ -141,7 +141,9 @@ class _Trainer:
         progress: Progress,
         n_folds: int,
         seed: int,
+        scaling: PointsScaling,
     ) -> None:
+        self.scaling = scaling
         self.home = home
         self.ceiling = ceiling
         self.progress = progress
@@ -163,7 +165,7 @@ class _Trainer:
             on_fold=lambda step: self.progress(f"{segment}: {step}"),
         )
         self.progress(f"{segment}: final fit")
-        scorecard = Scorecard().fit(train[names], y, periods)
+        scorecard = self.scaling.scorecard().fit(train[names], y, periods)
         challenger = Challenger(trends=scorecard.monotone_trends(), seed=self.seed)
         challenger.fit(train[names], y)
         compiled: dict[str, CompiledScorecard | CompiledChallenger] = {
@@ -320,13 +322,15 @@ def train_county(
     memory: str = "4GB",
     con: duckdb.DuckDBPyConnection | None = None,
     min_bads: int = MIN_BADS,
+    scaling: PointsScaling = MARKET_SCALING,
 ) -> TrainReport:
     """Build the training samples from the lake, fit, validate and register every model.
-    A person segment with fewer than `min_bads` training bads is left to the pooled model."""
+    A person segment with fewer than `min_bads` training bads is left to the pooled model.
+    `scaling` is the scorecards' points scaling (`PointsScaling.from_settings`)."""
     step = progress or (lambda _: None)
     con = con or prepare(lake, catalog, step, memory=memory)
     dates = observation_dates(con)
-    trainer = _Trainer(home, ceiling, step, n_folds, seed)
+    trainer = _Trainer(home, ceiling, step, n_folds, seed, scaling)
     report = TrainReport(dates)
 
     step("person sample")
