@@ -10,10 +10,13 @@ import uvicorn
 
 from purecredit.api.app import create_app
 from purecredit.cli.ingest import ingest
+from purecredit.cli.model import train_and_show
 from purecredit.cli.profile import build as build_profiles
 from purecredit.cli.progress import console
 from purecredit.cli.synth import build, show
+from purecredit.core.errors import PurecreditError
 from purecredit.core.settings import Settings, get_settings
+from purecredit.score import registry
 from purecredit.synth.config import SynthConfig
 from purecredit.synth.manifest import read_manifest
 from purecredit.ui.console import router as console_router
@@ -32,7 +35,8 @@ def demo(
     port: Port = 8000,
 ) -> None:
     """Build the demo county into $PURECREDIT_HOME (reusing one already built with the same
-    people and seed), ingest it, build every profile, and serve the console."""
+    people and seed), ingest it, build every profile, train the credit models (once), and
+    serve the console."""
     settings = get_settings()
     target = settings.county_path
     manifest_path = target / "manifest.json"
@@ -48,6 +52,13 @@ def demo(
     delivered = datetime.combine(manifest.study_date + timedelta(days=5), time())
     ingest(target, observed_at=delivered.date().isoformat())
     build_profiles(as_of=delivered.date().isoformat())
+    if registry.champion(settings.home, "person") is None:
+        try:
+            train_and_show(target, settings.home / "training.json")
+        except PurecreditError as exc:  # a county too small to train on still serves
+            console.print(f"[yellow]no credit models trained: {exc}[/yellow]")
+    else:
+        console.print(f"models already trained in {registry.models_dir(settings.home)}")
     if serve_after:
         _serve(settings, host, port)
 

@@ -132,25 +132,30 @@ def train(
 ) -> None:
     """Train, validate and register every county model from the lake: persons by segment,
     enterprises in two layers; each with a validation report beside its model file."""
-    settings = get_settings()
     try:
-        ceiling = None
-        if county is not None:
-            tokenizer = Tokenizer(data_zone_keys(settings).token_key, settings.token_algorithm)
-            ceiling = Ceiling(county, tokenizer)
-        with steps("train the county's models") as advance:
-            report = train_county(
-                Lake(settings.home / "lake"),
-                load_catalog(),
-                settings.home,
-                ceiling=ceiling,
-                progress=advance,
-                seed=seed,
-                memory=settings.duckdb_memory,
-                scaling=PointsScaling.from_settings(settings),
-            )
+        train_and_show(county, json_out, seed)
     except PurecreditError as exc:
         _fail(exc)
+
+
+def train_and_show(county: Path | None, json_out: Path | None, seed: int = 0) -> None:
+    """`train`'s work, for `demo` too: raises `PurecreditError` when the lake cannot train."""
+    settings = get_settings()
+    ceiling = None
+    if county is not None:
+        tokenizer = Tokenizer(data_zone_keys(settings).token_key, settings.token_algorithm)
+        ceiling = Ceiling(county, tokenizer)
+    with steps("train the county's models") as advance:
+        report = train_county(
+            Lake(settings.home / "lake"),
+            load_catalog(),
+            settings.home,
+            ceiling=ceiling,
+            progress=advance,
+            seed=seed,
+            memory=settings.duckdb_memory,
+            scaling=PointsScaling.from_settings(settings),
+        )
     shown = Table(
         title=f"trained on {', '.join(d.isoformat() for d in report.dates.train)}; "
         f"out of time {report.dates.oot}"

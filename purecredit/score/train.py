@@ -335,33 +335,45 @@ def train_county(
 
     step("person sample")
     persons = build_sample(con, "person", dates)
+    step("enterprise sample")
+    firms = build_sample(con, "enterprise", dates)
+    # Both samples are checked before anything is registered: a lake that cannot train every
+    # model leaves the registry as it was.
+    for kind, frame in (("person", persons), ("enterprise", firms)):
+        report.rows[kind] = _counts(frame)
+        _check_trainable(kind, report.rows[kind], n_folds)
     person_names = characteristics("person", catalog)
-    report.rows["person"] = _counts(persons)
     pooled = _fit_and_register(trainer, report, "person", "person", persons, person_names, dates)
     for segment in PERSON_SEGMENTS:
         rows = persons[persons["segment"] == segment]
         name = f"person_{segment}"
         report.rows[name] = _counts(rows)
-        train = rows[rows["sample"] == "train"]
-        if int(train["bad"].sum()) < min_bads or rows["sample"].eq("oot").sum() == 0:
+        if report.rows[name]["train_bad"] < min_bads or report.rows[name]["oot"] == 0:
             report.pooled.append(name)
             continue
         _fit_and_register(trainer, report, name, "person", rows, person_names, dates)
 
-    step("enterprise sample")
-    firms = build_sample(con, "enterprise", dates)
-    report.rows["enterprise"] = _counts(firms)
     own_names = [
         n for n in characteristics("enterprise", catalog) if not n.startswith(LEGAL_REP_PREFIX)
     ]
-    if int(firms.loc[firms["sample"] == "train", "bad"].sum()) < 2 * n_folds:
-        raise Invalid("too few enterprise bads to fit the enterprise model", field="enterprise")
     fitted = trainer.fit("enterprise_only", firms, own_names)
     own = trainer.register("enterprise_only", "enterprise", firms, own_names, fitted, dates)
     for name, model in own.items():
         report.models.append(_figures(model, name == fitted.cv.champion))
     _two_layer(trainer, report, firms, own[fitted.cv.champion], fitted, pooled, dates)
     return report
+
+
+def _check_trainable(kind: str, rows: dict[str, int], n_folds: int) -> None:
+    """Enough bads and goods for every fold, and an out-of-time sample with both."""
+    train_good = rows["train"] - rows["train_bad"]
+    oot_good = rows["oot"] - rows["oot_bad"]
+    if min(rows["train_bad"], train_good) < 2 * n_folds or min(rows["oot_bad"], oot_good) < 1:
+        raise Invalid(
+            f"too few {kind} outcomes to train on: {rows['train_bad']} bad of {rows['train']} "
+            f"in training, {rows['oot_bad']} bad of {rows['oot']} out of time",
+            field=kind,
+        )
 
 
 def _fit_and_register(

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from purecredit.cli.main import app
 from purecredit.core.settings import get_settings
+from purecredit.score import registry
 from purecredit.store.ledger import ledger_engine
 from purecredit.synth.manifest import read_manifest
 
@@ -53,6 +54,10 @@ def test_demo_without_serving_builds_into_home(
         with ledger_engine(get_settings()).connect() as connection:
             profiles = connection.execute(text("SELECT COUNT(*) FROM profile_person")).scalar()
         assert profiles is not None and profiles >= 800
+        # 800 people hold too few defaults to train on: the demo says so, serves anyway, and
+        # the registry is left empty rather than half filled.
+        assert "no credit models trained: too few" in first.output
+        assert registry.list_models(tmp_path) == []
         again = runner.invoke(app, ["demo", "--people", "800", "--no-serve"])
         assert again.exit_code == 0 and "already built" in again.output
         assert manifest.stat().st_mtime_ns == stamp
