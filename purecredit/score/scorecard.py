@@ -194,7 +194,10 @@ class Scorecard(BaseEstimator):  # type: ignore[misc]
         # "empirical": a missing or special value gets its own bin's WOE when training saw
         # one, instead of optbinning's default of 0 (the average risk).
         woe = self.binning_.transform(data, metric_missing="empirical", metric_special="empirical")
-        return np.asarray(woe[self.selected_], dtype="float64")
+        # Column-major whatever pandas gives (pandas 2 and 3 lay frames out differently): the
+        # matrix product then adds in one fixed order, which the compiled scorer repeats bit
+        # for bit.
+        return np.asfortranarray(woe[self.selected_].to_numpy(dtype="float64"))
 
     def woe(self, X: pd.DataFrame) -> np.ndarray:
         """Each row's WOE per selected characteristic (columns in `selected_` order): what
