@@ -1,0 +1,668 @@
+"""One unified credit limit per customer, across products and branches.
+
+A customer has one total limit; an enterprise and its legal representative share it as a
+*group*. Every line granted to a member of the group, for any product at any branch, counts
+against the group's unified limit, and every drawdown against its line's limit. Granting and
+drawing check and reserve inside one ledger transaction that first takes the group's lock, so
+concurrent requests at different branches are serialised per group and can never exceed it:
+
+- PostgreSQL: ``SELECT ... FOR UPDATE`` on the group row(s), in group-id order (no deadlock
+  between two requests that touch two groups), in a READ COMMITTED transaction: every
+  statement after the lock sees what the previous lock holder committed. A request that
+  loses a deadlock or serialisation race anyway is retried whole (it changed nothing).
+- SQLite: ``BEGIN IMMEDIATE``, i.e. the database's write lock is taken *before* anything is
+  read. pysqlite would otherwise begin a transaction only at the first write, so a request
+  would read limits outside any transaction and a concurrent writer could slip in between the
+  read and the write (a lost update), or fail with "database is locked" when upgrading a read
+  transaction. The connection is switched to driver autocommit for the unit of work (SQLAlchemy
+  restores the pool's default when it is returned) and the transaction is begun, committed and
+  rolled back explicitly. Writers queue on the busy timeout that `make_engine` sets (30 s).
+
+Groups: a person's group is their own (``g:<subject>``) unless they already belong to one; an
+enterprise with a known legal representative joins the representative's group (created if
+missing), taking its lines along if it was in another group; without one it has its own.
+
+A grant for a product in which the subject already has an active line is an *increase* of
+that line by `amount` (never a parallel line); otherwise it opens a line of `amount`. The
+assessment that comes with the grant sets the group's unified limit (the latest assessment
+governs). If the group's active line limits would then exceed it, the grant is refused with
+the amount still available, and nothing at all is changed (the transaction is rolled back).
+
+Money is `Decimal` with two places everywhere (columns ``Numeric(18, 2)``; sums are taken in
+Python over Decimals, never in floating point). `exposure` and the results' `to_dict` give
+money as strings with two decimals (``"12345.00"``), exact and JSON-friendly.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    select,
+    update,
+)
+from sqlalchemy import insert as sa_insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
+
+from purecredit.core.errors import Invalid, NotFound
+
+CENT = Decimal("0.01")
+MONEY = Numeric(18, 2, asdecimal=True)
+ACTIVE = "active"
+CLOSED = "closed"
+_RETRIES = 8  # PostgreSQL deadlock / serialisation failures retried whole
+_RETRY_SQLSTATES = {"40P01", "40001"}
+
+metadata = MetaData()
+
+credit_groups = Table(
+    "credit_groups",
+    metadata,
+    Column("group_id", String(120), primary_key=True),
+    Column("unified_limit", MONEY, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("version", Integer, nullable=False),
+)
+
+credit_group_members = Table(
+    "credit_group_members",
+    metadata,
+    Column("subject", String(100), primary_key=True),
+    Column("group_id", String(120), ForeignKey("credit_groups.group_id"), nullable=False),
+    Column("joined_at", DateTime(timezone=True), nullable=False),
+)
+
+credit_lines = Table(
+    "credit_lines",
+    metadata,
+    Column("line_id", String(40), primary_key=True),
+    Column("group_id", String(120), ForeignKey("credit_groups.group_id"), nullable=False),
+    Column("subject", String(100), nullable=False),
+    Column("product", String(40), nullable=False),
+    Column("branch", String(40), nullable=False),
+    Column("limit", MONEY, nullable=False),
+    Column("drawn", MONEY, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("decision_id", String(100)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_credit_lines_group", "group_id"),
+)
+# At most one active line per (subject, product): a second grant is an increase.
+Index(
+    "uq_credit_lines_active",
+    credit_lines.c.subject,
+    credit_lines.c.product,
+    unique=True,
+    sqlite_where=credit_lines.c.status == ACTIVE,
+    postgresql_where=credit_lines.c.status == ACTIVE,
+)
+
+drawdowns = Table(
+    "drawdowns",
+    metadata,
+    Column("drawdown_id", String(40), primary_key=True),
+    Column("line_id", String(40), ForeignKey("credit_lines.line_id"), nullable=False),
+    Column("amount", MONEY, nullable=False),
+    Column("branch", String(40), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_drawdowns_line", "line_id"),
+)
+
+
+def create_tables(engine: Engine) -> None:
+    """Create this module's tables (and indexes) if they do not exist yet."""
+    metadata.create_all(engine)
+
+
+# ----------------------------------------------------------------------------- results
+
+
+def _money(value: Decimal) -> str:
+    return str(value.quantize(CENT))
+
+
+@dataclass(frozen=True)
+class GrantResult:
+    """The definite answer to a grant: granted, or refused (then nothing changed).
+
+    `amount` is what was asked (and, if granted, added); `line_limit` the line's limit after
+    the grant (None when refused and no line exists); `group_granted` the group's active line
+    limits after the grant (as they stand, when refused); `available` the unified limit minus
+    `group_granted`. `reason` is None when granted, else ``"exceeds_unified_limit"``."""
+
+    granted: bool
+    group_id: str
+    line_id: str | None
+    increase: bool
+    amount: Decimal
+    line_limit: Decimal | None
+    unified_limit: Decimal
+    group_granted: Decimal
+    available: Decimal
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "granted": self.granted,
+            "group": self.group_id,
+            "line_id": self.line_id,
+            "increase": self.increase,
+            "amount": _money(self.amount),
+            "line_limit": None if self.line_limit is None else _money(self.line_limit),
+            "unified_limit": _money(self.unified_limit),
+            "group_granted": _money(self.group_granted),
+            "available": _money(self.available),
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class DrawResult:
+    """The definite answer to a drawdown: drawn, or refused (then nothing changed).
+
+    `available` is the line's undrawn limit after the drawdown (as it stands, when refused).
+    `reason` is None when drawn, else ``"exceeds_line_limit"`` or ``"line_closed"``."""
+
+    drawn: bool
+    line_id: str
+    drawdown_id: str | None
+    amount: Decimal
+    line_limit: Decimal
+    line_drawn: Decimal
+    available: Decimal
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "drawn": self.drawn,
+            "line_id": self.line_id,
+            "drawdown_id": self.drawdown_id,
+            "amount": _money(self.amount),
+            "line_limit": _money(self.line_limit),
+            "line_drawn": _money(self.line_drawn),
+            "available": _money(self.available),
+            "reason": self.reason,
+        }
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _amount(value: Decimal | int, field: str, *, positive: bool = True) -> Decimal:
+    """A money amount as an exact Decimal of whole cents; floats are refused, never rounded."""
+    if isinstance(value, bool) or not isinstance(value, Decimal | int):
+        raise Invalid("a money amount must be a Decimal (or an int), never a float", field=field)
+    try:
+        amount = Decimal(value)
+        exact = amount == amount.quantize(CENT)
+    except InvalidOperation as exc:
+        raise Invalid("a money amount must be a finite number", field=field) from exc
+    if not amount.is_finite() or not exact:
+        raise Invalid("a money amount must be a finite number of whole cents", field=field)
+    if amount < 0 or (positive and amount == 0):
+        raise Invalid(f"a money amount must be {'positive' if positive else '>= 0'}", field=field)
+    if amount >= Decimal("1e16"):
+        raise Invalid("a money amount must be under 10^16 yuan", field=field)
+    return amount.quantize(CENT)
+
+
+def _text(value: str | None, field: str, size: int) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > size:
+        raise Invalid(f"must be a non-empty string of at most {size} characters", field=field)
+    return value
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _dec(value: Any) -> Decimal:
+    """A Decimal of whole cents from a column value (SQLite hands NUMERIC back via float)."""
+    return Decimal(0).quantize(CENT) if value is None else Decimal(str(value)).quantize(CENT)
+
+
+# ----------------------------------------------------------------------------- locking
+
+
+T = TypeVar("T")
+
+
+class _Refused(Exception):
+    """Raised inside a unit of work to roll it back whole and hand back `result`."""
+
+    def __init__(self, result: Any) -> None:
+        super().__init__("refused")
+        self.result = result
+
+
+class _Retry(Exception):
+    """The state read before the lock changed before the lock was granted: start again."""
+
+
+@contextmanager
+def _write_transaction(engine: Engine) -> Iterator[Connection]:
+    """One ledger transaction that may lock: SQLite's begins IMMEDIATE (write lock first)."""
+    with engine.connect() as connection:
+        if connection.dialect.name != "sqlite":
+            with connection.begin():
+                yield connection
+            return
+        # pysqlite's own transaction handling defers BEGIN to the first write; hand it the
+        # driver's autocommit mode and begin ourselves (SQLAlchemy's documented recipe).
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield connection
+        except BaseException:
+            # The driver may already have ended it (e.g. on a disk I/O error): roll back once.
+            if connection.connection.dbapi_connection is not None and getattr(
+                connection.connection.dbapi_connection, "in_transaction", True
+            ):
+                connection.exec_driver_sql("ROLLBACK")
+            raise
+        connection.exec_driver_sql("COMMIT")
+
+
+def _run(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """Run `work` in one locking transaction, retrying it whole on a PostgreSQL deadlock or
+    serialisation failure (the losing attempt was rolled back, so it changed nothing). A
+    `_Refused` inside `work` rolls the transaction back and returns its result."""
+    for attempt in range(_RETRIES):
+        try:
+            with _write_transaction(engine) as connection:
+                return work(connection)
+        except _Refused as refused:
+            result: T = refused.result
+            return result
+        except _Retry:
+            continue
+        except DBAPIError as exc:
+            state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+            if state in _RETRY_SQLSTATES and attempt < _RETRIES - 1:
+                continue
+            raise
+    raise RuntimeError("the credit group kept changing while waiting for its lock")
+
+
+def _insert_ignore(connection: Connection, table: Table, values: dict[str, Any]) -> None:
+    """Insert a row unless its key exists (two first requests for a customer may race)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(postgresql.insert(table).values(values).on_conflict_do_nothing())
+    elif connection.dialect.name == "sqlite":
+        connection.execute(sqlite.insert(table).values(values).on_conflict_do_nothing())
+    else:  # pragma: no cover - the ledger runs on SQLite or PostgreSQL
+        connection.execute(sa_insert(table).values(values))
+
+
+def _lock_groups(connection: Connection, group_ids: set[str]) -> dict[str, Decimal]:
+    """Lock the group rows in id order (SQLite: already holds the write lock); their limits."""
+    rows = connection.execute(
+        select(credit_groups.c.group_id, credit_groups.c.unified_limit)
+        .where(credit_groups.c.group_id.in_(sorted(group_ids)))
+        .order_by(credit_groups.c.group_id)
+        .with_for_update()
+    ).all()
+    return {row.group_id: _dec(row.unified_limit) for row in rows}
+
+
+def _member_group(connection: Connection, subject: str) -> str | None:
+    return connection.execute(
+        select(credit_group_members.c.group_id).where(credit_group_members.c.subject == subject)
+    ).scalar_one_or_none()
+
+
+def _own_group_id(subject: str) -> str:
+    return f"g:{subject}"
+
+
+def group_of(connection: Connection, subject: str, legal_rep: str | None = None) -> str:
+    """The group `subject` belongs to (or would join), without changing anything: with a known
+    legal representative, the representative's group; else the subject's own (or current)."""
+    anchor = legal_rep if legal_rep and legal_rep != subject else subject
+    return _member_group(connection, anchor) or _own_group_id(anchor)
+
+
+def ensure_group(connection: Connection, group_id: str, unified_limit: Decimal) -> None:
+    """Create the group row if missing (a new group starts at `unified_limit`, version 0)."""
+    _insert_ignore(
+        connection,
+        credit_groups,
+        {
+            "group_id": group_id,
+            "unified_limit": unified_limit,
+            "updated_at": _now(),
+            "version": 0,
+        },
+    )
+
+
+def join(connection: Connection, subject: str, group_id: str) -> None:
+    """Make `subject` a member of `group_id`, moving its lines along from any other group.
+
+    Call it with both groups locked (`grant` does), in the transaction of the grant."""
+    current = _member_group(connection, subject)
+    if current == group_id:
+        return
+    now = _now()
+    if current is None:
+        _insert_ignore(
+            connection,
+            credit_group_members,
+            {"subject": subject, "group_id": group_id, "joined_at": now},
+        )
+        # Two first requests for one subject may put it in different groups: the one that
+        # lost the race starts again (and then locks the group the subject is in).
+        if _member_group(connection, subject) != group_id:
+            raise _Retry
+        return
+    connection.execute(
+        update(credit_group_members)
+        .where(credit_group_members.c.subject == subject)
+        .values(group_id=group_id, joined_at=now)
+    )
+    connection.execute(
+        update(credit_lines)
+        .where(credit_lines.c.subject == subject)
+        .values(group_id=group_id, updated_at=now)
+    )
+    _bump(connection, current, now)
+
+
+def _bump(connection: Connection, group_id: str, now: datetime, **values: Any) -> None:
+    connection.execute(
+        update(credit_groups)
+        .where(credit_groups.c.group_id == group_id)
+        .values(version=credit_groups.c.version + 1, updated_at=now, **values)
+    )
+
+
+def _active_lines(connection: Connection, group_id: str) -> list[Any]:
+    return list(
+        connection.execute(
+            select(credit_lines).where(
+                credit_lines.c.group_id == group_id, credit_lines.c.status == ACTIVE
+            )
+        ).all()
+    )
+
+
+# ----------------------------------------------------------------------------- grant / draw
+
+
+def grant(
+    engine: Engine,
+    *,
+    subject: str,
+    legal_rep: str | None,
+    product: str,
+    branch: str,
+    amount: Decimal,
+    unified_limit: Decimal,
+    decision_id: str | None,
+) -> GrantResult:
+    """Grant `amount` more credit to `subject` for `product` at `branch`, within the group's
+    unified limit, in one locking ledger transaction (see the module docstring).
+
+    The group is resolved (and created / joined) first; its unified limit is set to
+    `unified_limit`; an existing active line for `(subject, product)` is increased by
+    `amount`, else a line of `amount` is opened. Refused, with nothing changed, if the group's
+    active line limits would exceed the unified limit. Raises `Invalid` for bad input."""
+    subject = _text(subject, "subject", 100)
+    rep = None if legal_rep is None or legal_rep == subject else _text(legal_rep, "legal_rep", 100)
+    product = _text(product, "product", 40)
+    branch = _text(branch, "branch", 40)
+    amount = _amount(amount, "amount")
+    unified_limit = _amount(unified_limit, "unified_limit", positive=False)
+    decision = None if decision_id is None else _text(decision_id, "decision_id", 100)
+
+    def work(connection: Connection) -> GrantResult:
+        target = group_of(connection, subject, rep)
+        current = _member_group(connection, subject)
+        ensure_group(connection, target, unified_limit)
+        locked = {target} | ({current} if current else set())
+        _lock_groups(connection, locked)
+        # Membership only changes under the lock of the group left: check nothing moved
+        # between the unlocked reads above and the lock.
+        if group_of(connection, subject, rep) != target or (
+            _member_group(connection, subject) != current
+        ):
+            raise _Retry
+        now = _now()
+        if rep is not None:
+            join(connection, rep, target)
+        join(connection, subject, target)
+        _bump(connection, target, now, unified_limit=unified_limit)
+
+        lines = _active_lines(connection, target)
+        granted_before = sum((_dec(line.limit) for line in lines), Decimal("0.00"))
+        existing = next(
+            (ln for ln in lines if ln.subject == subject and ln.product == product), None
+        )
+        after = granted_before + amount
+        if after > unified_limit:
+            raise _Refused(
+                GrantResult(
+                    granted=False,
+                    group_id=target,
+                    line_id=None if existing is None else existing.line_id,
+                    increase=existing is not None,
+                    amount=amount,
+                    line_limit=None if existing is None else _dec(existing.limit),
+                    unified_limit=unified_limit,
+                    group_granted=granted_before,
+                    available=max(unified_limit - granted_before, Decimal("0.00")),
+                    reason="exceeds_unified_limit",
+                )
+            )
+        if existing is not None:
+            line_id = existing.line_id
+            line_limit = _dec(existing.limit) + amount
+            connection.execute(
+                update(credit_lines)
+                .where(credit_lines.c.line_id == line_id)
+                .values(limit=line_limit, decision_id=decision, updated_at=now)
+            )
+        else:
+            line_id = f"L{uuid.uuid4().hex}"
+            line_limit = amount
+            connection.execute(
+                sa_insert(credit_lines).values(
+                    line_id=line_id,
+                    group_id=target,
+                    subject=subject,
+                    product=product,
+                    branch=branch,
+                    limit=line_limit,
+                    drawn=Decimal("0.00"),
+                    status=ACTIVE,
+                    decision_id=decision,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        return GrantResult(
+            granted=True,
+            group_id=target,
+            line_id=line_id,
+            increase=existing is not None,
+            amount=amount,
+            line_limit=line_limit,
+            unified_limit=unified_limit,
+            group_granted=after,
+            available=unified_limit - after,
+        )
+
+    return _run(engine, work)
+
+
+def _lock_line(connection: Connection, line_id: str) -> Any:
+    """The line's row, read after its group's lock is held (retried if it moved group)."""
+    group_id = connection.execute(
+        select(credit_lines.c.group_id).where(credit_lines.c.line_id == line_id)
+    ).scalar_one_or_none()
+    if group_id is None:
+        raise NotFound("no such credit line", record=line_id)
+    _lock_groups(connection, {group_id})
+    line = connection.execute(select(credit_lines).where(credit_lines.c.line_id == line_id)).one()
+    if line.group_id != group_id:
+        raise _Retry
+    return line
+
+
+def draw(engine: Engine, *, line_id: str, amount: Decimal, branch: str) -> DrawResult:
+    """Draw `amount` on a line at `branch`, in one transaction holding the line's group lock.
+
+    Refused, with nothing changed, if the line is closed or its drawn amount would exceed its
+    limit. Raises `NotFound` for an unknown line, `Invalid` for bad input."""
+    line_id = _text(line_id, "line_id", 40)
+    amount = _amount(amount, "amount")
+    branch = _text(branch, "branch", 40)
+
+    def work(connection: Connection) -> DrawResult:
+        line = _lock_line(connection, line_id)
+        limit, drawn = _dec(line.limit), _dec(line.drawn)
+        reason = None
+        if line.status != ACTIVE:
+            reason = "line_closed"
+        elif drawn + amount > limit:
+            reason = "exceeds_line_limit"
+        if reason is not None:
+            raise _Refused(
+                DrawResult(
+                    drawn=False,
+                    line_id=line_id,
+                    drawdown_id=None,
+                    amount=amount,
+                    line_limit=limit,
+                    line_drawn=drawn,
+                    available=max(limit - drawn, Decimal("0.00"))
+                    if reason != "line_closed"
+                    else Decimal("0.00"),
+                    reason=reason,
+                )
+            )
+        now = _now()
+        drawdown_id = f"D{uuid.uuid4().hex}"
+        connection.execute(
+            sa_insert(drawdowns).values(
+                drawdown_id=drawdown_id,
+                line_id=line_id,
+                amount=amount,
+                branch=branch,
+                created_at=now,
+            )
+        )
+        connection.execute(
+            update(credit_lines)
+            .where(credit_lines.c.line_id == line_id)
+            .values(drawn=drawn + amount, updated_at=now)
+        )
+        _bump(connection, line.group_id, now)
+        return DrawResult(
+            drawn=True,
+            line_id=line_id,
+            drawdown_id=drawdown_id,
+            amount=amount,
+            line_limit=limit,
+            line_drawn=drawn + amount,
+            available=limit - drawn - amount,
+        )
+
+    return _run(engine, work)
+
+
+def close_line(engine: Engine, line_id: str) -> None:
+    """Close a line: its limit no longer counts against the group (a new line may follow).
+    Raises `NotFound` for an unknown line; closing a closed line does nothing."""
+    line_id = _text(line_id, "line_id", 40)
+
+    def work(connection: Connection) -> None:
+        line = _lock_line(connection, line_id)
+        if line.status == CLOSED:
+            return
+        now = _now()
+        connection.execute(
+            update(credit_lines)
+            .where(credit_lines.c.line_id == line_id)
+            .values(status=CLOSED, updated_at=now)
+        )
+        _bump(connection, line.group_id, now)
+
+    _run(engine, work)
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def exposure(engine: Engine, subject: str) -> dict[str, Any]:
+    """The subject's group exposure, JSON-ready (money as strings with two decimals):
+
+    ``{"unified_limit", "granted", "drawn", "available", "group", "lines": [{"line_id",
+    "subject", "product", "branch", "limit", "drawn", "status"}]}``, where `granted` and
+    `drawn` sum the group's active lines and `available` is the unified limit not granted.
+    `lines` lists every line of the group (closed ones too), oldest first. A subject without
+    a group has zeros, ``"group": None`` and no lines. Read in one snapshot transaction."""
+    subject = _text(subject, "subject", 100)
+    zero = Decimal("0.00")
+    with engine.connect() as connection, connection.begin():
+        group_id = _member_group(connection, subject)
+        if group_id is None:
+            return {
+                "unified_limit": _money(zero),
+                "granted": _money(zero),
+                "drawn": _money(zero),
+                "available": _money(zero),
+                "group": None,
+                "lines": [],
+            }
+        unified = _dec(
+            connection.execute(
+                select(credit_groups.c.unified_limit).where(credit_groups.c.group_id == group_id)
+            ).scalar_one()
+        )
+        lines = connection.execute(
+            select(credit_lines)
+            .where(credit_lines.c.group_id == group_id)
+            .order_by(credit_lines.c.created_at, credit_lines.c.line_id)
+        ).all()
+    active = [line for line in lines if line.status == ACTIVE]
+    granted = sum((_dec(line.limit) for line in active), zero)
+    drawn = sum((_dec(line.drawn) for line in active), zero)
+    return {
+        "unified_limit": _money(unified),
+        "granted": _money(granted),
+        "drawn": _money(drawn),
+        "available": _money(max(unified - granted, zero)),
+        "group": group_id,
+        "lines": [
+            {
+                "line_id": line.line_id,
+                "subject": line.subject,
+                "product": line.product,
+                "branch": line.branch,
+                "limit": _money(_dec(line.limit)),
+                "drawn": _money(_dec(line.drawn)),
+                "status": line.status,
+            }
+            for line in lines
+        ],
+    }
