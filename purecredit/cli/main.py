@@ -7,7 +7,7 @@ import logging
 
 import typer
 
-from purecredit.cli import catalog, demo, ingest, model, profile, synth
+from purecredit.cli import catalog, decide, demo, ingest, model, profile, synth
 
 app = typer.Typer(
     name="purecredit",
@@ -24,6 +24,10 @@ app.command(name="conflicts")(ingest.conflicts)
 app.add_typer(ingest.quarantine_app, name="quarantine")
 app.add_typer(profile.app, name="profile")
 app.add_typer(model.app, name="model")
+app.command(name="branches")(decide.branches)
+app.command(name="apply")(decide.apply)
+app.command(name="exposure")(decide.exposure)
+app.add_typer(decide.decision_app, name="decision")
 
 
 @app.callback()

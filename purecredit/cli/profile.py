@@ -10,12 +10,10 @@ import typer
 from rich.table import Table
 
 from purecredit.cli.progress import console, steps
-from purecredit.core.crypto import Tokenizer
 from purecredit.core.errors import Invalid, NotFound
-from purecredit.core.identifiers import parse_resident_id, parse_uscc
-from purecredit.core.keys import data_zone_keys
 from purecredit.core.masking import mask_resident_id
 from purecredit.core.settings import get_settings
+from purecredit.core.subjects import subject_key
 from purecredit.ingest.catalog import load_catalog
 from purecredit.ingest.protect import Protector
 from purecredit.ingest.vault import Vault
@@ -66,17 +64,7 @@ def build(
 
 def _subject(identifier: str) -> tuple[Kind, str, str]:
     """(kind, lake key, what may be shown) of a resident ID number or a USCC."""
-    settings = get_settings()
-    try:
-        person = parse_resident_id(identifier, field="identifier")
-    except Invalid as not_person:
-        try:
-            firm = parse_uscc(identifier, field="identifier")
-        except Invalid:
-            raise not_person from None
-        return "enterprise", firm.code, firm.code
-    tokenizer = Tokenizer(data_zone_keys(settings).token_key, settings.token_algorithm)
-    return "person", tokenizer.lake_key(person.number, "id"), mask_resident_id(person.number)
+    return subject_key(identifier, get_settings())
 
 
 @app.command()

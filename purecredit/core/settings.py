@@ -63,6 +63,13 @@ class Settings(BaseSettings):
         description="Memory DuckDB may use for batch work (profiles); beyond it, joins and "
         "sorts spill to `<home>/tmp/duckdb`.",
     )
+    lpr_1y: float = Field(
+        default=0.03,
+        gt=0,
+        lt=1,
+        description="1-year Loan Prime Rate (3.00% since 20 May 2025): pricing's reference, "
+        "and 4x it the interest courts protect, so no rate goes above it.",
+    )
     score_pdo: float = Field(
         default=20.0,
         gt=0,

@@ -26,6 +26,7 @@ kept apart, for the two-layer model.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -101,22 +102,42 @@ def characteristics(kind: Kind, catalog: Catalog) -> list[str]:
     return own + [LEGAL_REP_PREFIX + name for name in usable("person")]
 
 
+SEGMENT_FEATURES = (
+    "legal_rep_live_firms",
+    "legal_rep_has_live_licence",
+    "household_plants_herbs",
+    "pension_latest_base",
+)
+
+
+def segment_of(features: Mapping[str, object]) -> str:
+    """A person's segment from their profile (see the module docstring): one rule, read the
+    same by training and by every decision."""
+
+    def present(name: str) -> bool:
+        value = features.get(name)
+        return value is not None and value == value  # NaN is missing
+
+    firms = features.get("legal_rep_live_firms")
+    if (present("legal_rep_live_firms") and float(firms) > 0) or (  # type: ignore[arg-type]
+        features.get("legal_rep_has_live_licence") is True
+    ):
+        return "trader"
+    if features.get("household_plants_herbs") is True:
+        return "farmer"
+    if present("pension_latest_base"):
+        return "salaried"
+    return "other"
+
+
 def person_segment(frame: pd.DataFrame, prefix: str = "") -> np.ndarray:
-    """Each row's segment from its profile columns (see the module docstring)."""
-
-    def col(name: str) -> pd.Series:
-        return frame[prefix + name]
-
-    trader = (col("legal_rep_live_firms").fillna(0) > 0) | col("legal_rep_has_live_licence").eq(
-        True
+    """Each row's segment (`segment_of`), for a training sample."""
+    rows = frame[[prefix + name for name in SEGMENT_FEATURES]]
+    rows.columns = list(SEGMENT_FEATURES)
+    values = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    return np.array(
+        [segment_of({str(k): v for k, v in row.items()}) for row in values], dtype=object
     )
-    farmer = col("household_plants_herbs").eq(True)
-    salaried = col("pension_latest_base").notna()
-    return np.select(
-        [trader.to_numpy(), farmer.to_numpy(), salaried.to_numpy()],
-        ["trader", "farmer", "salaried"],
-        "other",
-    ).astype(object)
 
 
 def build_sample(

@@ -1,0 +1,247 @@
+"""The counter: an application in, a decision out, recorded and granted.
+
+`Counter` holds what every application needs, loaded once per process (the ledger, the online
+profiles, the policy and its challenger, the champion models); `apply` checks what the
+applicant gives (identity, consent, product, amount, branch) and fails with a clear error
+that changes nothing when any of it is wrong; then it decides (`engine.decide`, pure), grants
+an approved line against the unified limit (`exposure.grant`, one locked transaction) and
+stores the decision with its inputs (`store`). If the ledger refuses the grant because a
+concurrent application at another branch took the room first, the decision as stored says so
+(`granted: false`); the decision itself, being pure, replays the same.
+
+`replay` runs a stored decision again from its stored inputs, with the policy and model
+versions it names, and reports any difference.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from purecredit.core.errors import Invalid, NotFound
+from purecredit.core.settings import Settings
+from purecredit.core.subjects import subject_key
+from purecredit.decide import exposure, store
+from purecredit.decide.engine import (
+    Application,
+    Decision,
+    Standing,
+    check_application,
+    decide,
+    profile_inputs,
+)
+from purecredit.decide.policy import Policy, arm, load_policy
+from purecredit.profile.graph import EDGE_TABLE
+from purecredit.profile.online import OnlineProfiles
+from purecredit.score import registry
+from purecredit.score.sample import segment_of
+from purecredit.store.ledger import ledger_engine
+
+CONSENT_DAYS = 365
+CONSENT_SOURCES = ("credit_bureau", "government", "tax", "social", "bank")
+
+
+@dataclass(frozen=True)
+class Applied:
+    decision_id: str
+    decision: Decision
+    granted: bool | None  # None: nothing to grant (not approved, or the line already covers)
+
+    def summary(self) -> dict[str, Any]:
+        d = self.decision
+        return {
+            "application_id": d.application_id,
+            "decision_id": self.decision_id,
+            "decision": d.outcome if self.granted is not False else "decline",
+            "grade": d.grade,
+            "pd": d.pd,
+            "limit": d.line,
+            "unified_limit": d.unified_limit,
+            "rate": d.rate,
+            "term_months": d.term_months,
+            "refer_to": d.refer_to,
+            "reasons": [
+                {"source": r.source, "code": r.code, "zh": r.zh, "en": r.en, "action": r.action}
+                for r in d.reasons
+            ],
+        }
+
+
+class Counter:
+    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self.home = settings.home
+        self.engine = engine or ledger_engine(settings)
+        store.create_tables(self.engine)
+        exposure.create_tables(self.engine)
+        self.profiles = {
+            kind: OnlineProfiles(self.engine, kind) for kind in ("person", "enterprise")
+        }
+        self.policy = load_policy()
+
+    @cache  # noqa: B019 - one Counter per process; the cache lives as long as it
+    def policy_for(self, arm_name: str) -> Policy:
+        if arm_name == "challenger" and self.policy.split.challenger:
+            return load_policy(self.policy.split.challenger)
+        return self.policy
+
+    def model_for(self, kind: str, segment: str) -> registry.RegisteredModel:
+        """The champion that scores a subject: the person segment's own, else the pooled
+        person model; for a firm, the two-layer enterprise model."""
+        if kind == "enterprise":
+            return self._model("enterprise", None)
+        own = f"person_{segment}"
+        if registry.champion(self.home, own) is not None:
+            return self._model(own, None)
+        return self._model("person", None)
+
+    @cache  # noqa: B019
+    def _model(self, segment: str, version: str | None) -> registry.RegisteredModel:
+        return registry.load(self.home, segment, version)
+
+    def legal_rep(self, firm: str) -> str | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                text(f"SELECT dst FROM {EDGE_TABLE} WHERE src = :firm AND kind = 'has_legal_rep'"),
+                {"firm": firm},
+            ).first()
+        return None if row is None else str(row[0])
+
+    def standing(self, subject: str, product: str) -> Standing:
+        now = exposure.exposure(self.engine, subject)
+        line = next(
+            (
+                float(x["limit"])
+                for x in now["lines"]
+                if x["subject"] == subject and x["product"] == product and x["status"] == "active"
+            ),
+            None,
+        )
+        return Standing(group_granted=float(now["granted"]), line=line)
+
+    def apply(
+        self,
+        identifier: str,
+        *,
+        product: str,
+        amount: int,
+        branch: str,
+        consent_id: str | None = None,
+        officer: str = "counter",
+        term_months: int | None = None,
+        now: datetime | None = None,
+    ) -> Applied:
+        """Decide an application and record it (see the module docstring)."""
+        received = now or datetime.now(UTC)
+        kind, subject, _shown = subject_key(identifier, self.settings)
+        if not isinstance(amount, int) or amount <= 0:
+            raise Invalid(
+                f"amount must be a whole number of yuan above 0, not {amount!r}", field="amount"
+            )
+        # Everything checked before anything is written: an error changes nothing.
+        offered = self.policy.product(product)  # NotFound for an unknown product
+        check_application(offered, kind, amount, term_months)
+        where = store.branch(self.engine, branch)  # NotFound for an unknown branch
+        profile = self.profiles[kind].get(subject)
+        if profile is None:
+            raise NotFound(
+                "no profile for this applicant: nothing is known to decide on", field="identifier"
+            )
+        if consent_id is None:
+            consent_id = store.record_consent(
+                self.engine,
+                consent_id=f"C{uuid.uuid4().hex[:20]}",
+                subject=subject,
+                recorded_by=officer,
+                sources=CONSENT_SOURCES,
+                granted_at=received,
+                valid_until=received.date() + timedelta(days=CONSENT_DAYS),
+            )
+        else:
+            store.check_consent(self.engine, consent_id, subject, received.date())
+        application = Application(
+            application_id=f"A{uuid.uuid4().hex[:20]}",
+            subject=subject,
+            kind=kind,
+            product=product,
+            amount=amount,
+            branch=where.code,
+            branch_level=where.level,
+            consent_id=consent_id,
+            received_at=received.isoformat(),
+            term_months=term_months,
+        )
+        chosen = arm(self.policy, application.application_id)
+        policy = self.policy_for(chosen)
+        segment = segment_of(profile) if kind == "person" else "enterprise"
+        model = self.model_for(kind, segment)
+        standing = self.standing(subject, product)
+        decision = decide(
+            application, profile, model, policy, standing, self.settings.lpr_1y, arm=chosen
+        )
+        decision_id = f"D{uuid.uuid4().hex[:20]}"
+        granted: bool | None = None
+        grant: dict[str, Any] | None = None
+        if decision.outcome == "approve" and decision.increase > 0:
+            result = exposure.grant(
+                self.engine,
+                subject=subject,
+                legal_rep=self.legal_rep(subject) if kind == "enterprise" else None,
+                product=product,
+                branch=where.code,
+                amount=Decimal(decision.increase),
+                unified_limit=Decimal(decision.unified_limit),
+                decision_id=decision_id,
+            )
+            granted, grant = result.granted, result.to_dict()
+        store.store_decision(
+            self.engine,
+            decision_id=decision_id,
+            record={**decision.to_dict(), "granted": granted, "grant": grant},
+            inputs={
+                "application": application.to_dict(),
+                "profile": profile_inputs(policy, product, model, profile),
+                "standing": standing.to_dict(),
+                "arm": chosen,
+            },
+            subject=subject,
+            branch_code=where.code,
+        )
+        return Applied(decision_id, decision, granted)
+
+    def replay(self, decision_id: str) -> dict[str, Any]:
+        """Decide a stored decision again from its stored inputs; the fields that differ."""
+        row = store.decision(self.engine, decision_id)
+        inputs, record = row["inputs"], row["record"]
+        versions = record["versions"]
+        policy = self.policy_for(inputs["arm"])
+        if policy.content_hash != versions["policy_hash"]:
+            raise Invalid(
+                f"decision {decision_id} used policy {versions['policy']} "
+                "whose content has since changed",
+                field="policy",
+            )
+        named = versions["model"]
+        model = self._model(named["segment"], named["version"])
+        if model.content_hash != named["content_hash"]:
+            raise Invalid(f"decision {decision_id}'s model changed", field="model")
+        application = Application(**inputs["application"])
+        again = decide(
+            application,
+            inputs["profile"],
+            model,
+            policy,
+            Standing(**inputs["standing"]),
+            versions["lpr_1y"],
+            arm=inputs["arm"],
+        )
+        fresh = store._json(again.to_dict())
+        stored = {k: v for k, v in record.items() if k not in ("granted", "grant")}
+        different = sorted(k for k in set(fresh) | set(stored) if fresh.get(k) != stored.get(k))
+        return {"decision_id": decision_id, "same": not different, "different": different}

@@ -1,0 +1,203 @@
+"""The counter on a small county with trained models, online profiles and the ledger: an
+application decided, granted against the unified limit, stored and replayed exactly; errors
+that change nothing; the command line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from purecredit.cli.main import app
+from purecredit.core.errors import Invalid, NotFound
+from purecredit.core.settings import Settings, get_settings
+from purecredit.decide import exposure, store
+from purecredit.decide.counter import Counter
+from purecredit.ingest.catalog import load_catalog
+from purecredit.ingest.pipeline import ingest_directory
+from purecredit.ingest.protect import Protector
+from purecredit.profile.build import build_profiles
+from purecredit.score.train import train_county
+from purecredit.store.lake import Lake
+from purecredit.store.ledger import ledger_engine
+from purecredit.synth.config import SynthConfig
+from purecredit.synth.county import build_county
+
+AS_OF = date(2026, 1, 5)
+OUTLET = "341602001"
+
+
+@dataclass
+class Desk:
+    county: Path
+    home: Path
+    counter: Counter
+    people: pd.DataFrame  # resident IDs, with the model's PD, best first
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory: pytest.TempPathFactory) -> Desk:
+    county = tmp_path_factory.mktemp("county")
+    build_county(SynthConfig(people=6000, seed=5), county)
+    home = tmp_path_factory.mktemp("home")
+    settings = Settings(home=home)
+    engine = ledger_engine(settings)
+    lake = Lake(home / "lake")
+    catalog = load_catalog()
+    protector = Protector.from_settings(settings, engine)
+    ingest_directory(county, catalog=catalog, lake=lake, protector=protector,
+                     observed_at=datetime(2026, 1, 5))  # fmt: skip
+    build_profiles(lake, catalog, engine, AS_OF)
+    # Only the pooled person model and the enterprise models: enough to decide, and quick.
+    train_county(lake, catalog, home, n_folds=3, min_bads=10**9)
+    counter = Counter(settings, engine)
+    store.sync_branches(engine, lake, catalog)
+    register = pd.read_parquet(county / "sources" / "population_register" /
+                               "population_register.parquet")  # fmt: skip
+    ids = register["公民身份号码"].astype(str)
+    born = pd.to_datetime(register["出生日期"], errors="coerce")  # the register has defects
+    adults = ids[(born < "1990-01-01") & (born > "1966-01-01")].tolist()
+    model = counter.model_for("person", "other")
+    rows = []
+    for resident_id in adults[:400]:
+        _, key, _ = _key(counter, resident_id)
+        profile = counter.profiles["person"].get(key)
+        if profile is not None:
+            columns = {f: [profile.get(f)] for f in model.features}
+            rows.append((resident_id, float(model.pd_batch(columns)[0])))  # type: ignore[arg-type]
+    people = pd.DataFrame(rows, columns=["resident_id", "pd"]).sort_values("pd")
+    return Desk(county, home, counter, people.reset_index(drop=True))
+
+
+def _key(counter: Counter, resident_id: str) -> tuple[str, str, str]:
+    from purecredit.core.subjects import subject_key
+
+    return subject_key(resident_id, counter.settings)
+
+
+def _count(counter: Counter, table: str) -> int:
+    tables = {"decisions": store.DECISIONS, "consents": store.CONSENTS}
+    with counter.engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(tables[table])).scalar_one())
+
+
+def test_applications_are_decided_granted_stored_and_replay_exactly(desk: Desk) -> None:
+    counter = desk.counter
+    outcomes = []
+    for resident_id in desk.people["resident_id"].head(12):
+        applied = counter.apply(resident_id, product="household", amount=30_000, branch=OUTLET)
+        d = applied.decision
+        outcomes.append(d.outcome)
+        assert d.outcome in ("approve", "refer", "decline")
+        assert d.reasons and all(r.zh and r.en for r in d.reasons)
+        _, key, _ = _key(counter, resident_id)
+        now = exposure.exposure(counter.engine, key)
+        if d.outcome == "approve":
+            assert applied.granted is True
+            assert float(now["unified_limit"]) == d.unified_limit
+            assert [(x["product"], float(x["limit"])) for x in now["lines"]] == [
+                ("household", float(d.line))
+            ]
+        else:
+            assert now["lines"] == []  # nothing granted on a refer or a decline
+    assert "approve" in outcomes  # the safest applicants of the county
+    ids = store.decision_ids(counter.engine)
+    assert len(ids) >= 12
+    assert all(counter.replay(i)["same"] for i in ids)
+
+
+def test_a_second_application_is_answered_from_the_existing_line(desk: Desk) -> None:
+    counter = desk.counter
+    for resident_id in desk.people["resident_id"].iloc[12:42]:  # not yet applied
+        first = counter.apply(resident_id, product="household", amount=20_000, branch=OUTLET)
+        if first.decision.outcome == "approve":
+            break
+    else:
+        pytest.fail("no applicant approved among the county's thirty safest")
+    again = counter.apply(resident_id, product="household", amount=25_000, branch="341602002")
+    _, key, _ = _key(counter, resident_id)
+    lines = exposure.exposure(counter.engine, key)["lines"]
+    assert len(lines) == 1  # never a parallel line
+    if again.decision.outcome == "approve":
+        assert again.decision.increase == again.decision.line - first.decision.line
+        assert float(lines[0]["limit"]) == again.decision.line
+    # Asking for less than the line held keeps the line: nothing is granted, nothing cut.
+    less = counter.apply(resident_id, product="household", amount=10_000, branch=OUTLET)
+    if less.decision.outcome == "approve":
+        assert less.decision.increase == 0 and less.granted is None
+        assert less.decision.line == float(lines[0]["limit"])
+
+
+@pytest.mark.parametrize(
+    ("identifier", "product", "amount", "branch", "error"),
+    [
+        ("110101199003071234", "household", 30_000, OUTLET, Invalid),  # bad check digit
+        (None, "no-such-product", 30_000, OUTLET, NotFound),
+        (None, "household", 30_000, "999999999", NotFound),
+        (None, "household", 10**9, OUTLET, Invalid),
+        (None, "enterprise", 100_000, OUTLET, Invalid),  # a person cannot take it
+    ],
+)
+def test_a_bad_application_is_an_error_that_changes_nothing(
+    desk: Desk, identifier: str | None, product: str, amount: int, branch: str,
+    error: type[Exception],
+) -> None:  # fmt: skip
+    counter = desk.counter
+    before = (_count(counter, "decisions"), _count(counter, "consents"))
+    with pytest.raises(error):
+        counter.apply(identifier or desk.people["resident_id"].iloc[-1], product=product,
+                      amount=amount, branch=branch)  # fmt: skip
+    assert (_count(counter, "decisions"), _count(counter, "consents")) == before
+
+
+def test_someone_elses_consent_is_refused(desk: Desk) -> None:
+    counter = desk.counter
+    mine = counter.apply(desk.people["resident_id"].iloc[0], product="household",
+                         amount=30_000, branch=OUTLET)  # fmt: skip
+    row = store.decision(counter.engine, mine.decision_id)
+    consent = row["inputs"]["application"]["consent_id"]
+    before = _count(counter, "decisions")
+    with pytest.raises(Invalid, match="consent"):
+        counter.apply(desk.people["resident_id"].iloc[5], product="household", amount=30_000,
+                      branch=OUTLET, consent_id=consent)  # fmt: skip
+    assert _count(counter, "decisions") == before
+
+
+@pytest.fixture
+def as_home(desk: Desk, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("PURECREDIT_HOME", str(desk.home))
+    get_settings.cache_clear()
+    yield desk.home
+    get_settings.cache_clear()
+
+
+def test_the_command_line(desk: Desk, as_home: Path) -> None:
+    runner = CliRunner()
+    listed = runner.invoke(app, ["branches", "--json"])
+    assert listed.exit_code == 0, listed.output
+    branches = json.loads(listed.output)
+    assert len(branches) >= 20 and {"code", "name", "level", "parent"} <= set(branches[0])
+    resident_id = desk.people["resident_id"].iloc[1]
+    args = ["apply", "--id", resident_id, "--product", "household", "--amount", "30000"]
+    done = runner.invoke(app, [*args, "--branch", OUTLET, "--json"])
+    assert done.exit_code == 0, done.output
+    summary = json.loads(done.output)
+    assert {"application_id", "decision_id", "decision", "grade", "pd", "limit", "rate",
+            "term_months", "reasons"} <= set(summary)  # fmt: skip
+    shown = runner.invoke(app, ["exposure", resident_id, "--json"])
+    assert shown.exit_code == 0 and {"unified_limit", "granted", "lines"} <= set(
+        json.loads(shown.output)
+    )
+    replayed = runner.invoke(app, ["decision", "replay", "--all", "--json"])
+    assert replayed.exit_code == 0, replayed.output
+    figures = json.loads(replayed.output)
+    assert figures["replayed"] >= 1 and figures["different"] == 0
+    wrong = runner.invoke(app, [*args, "--branch", "999999999"])
+    assert wrong.exit_code == 1 and "no branch" in wrong.output
