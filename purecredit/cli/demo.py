@@ -16,7 +16,11 @@ from purecredit.cli.progress import console
 from purecredit.cli.synth import build, show
 from purecredit.core.errors import PurecreditError
 from purecredit.core.settings import Settings, get_settings
+from purecredit.decide import store
+from purecredit.ingest.catalog import load_catalog
 from purecredit.score import registry
+from purecredit.store.lake import Lake
+from purecredit.store.ledger import ledger_engine
 from purecredit.synth.config import SynthConfig
 from purecredit.synth.manifest import read_manifest
 from purecredit.ui.console import router as console_router
@@ -52,6 +56,9 @@ def demo(
     delivered = datetime.combine(manifest.study_date + timedelta(days=5), time())
     ingest(target, observed_at=delivered.date().isoformat())
     build_profiles(as_of=delivered.date().isoformat())
+    engine = ledger_engine(settings)
+    store.create_tables(engine)
+    store.sync_branches(engine, Lake(settings.home / "lake"), load_catalog())
     if registry.champion(settings.home, "person") is None:
         try:
             train_and_show(target, settings.home / "training.json")

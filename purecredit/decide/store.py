@@ -122,7 +122,7 @@ def branch(engine: Engine, code: str) -> Branch:
     with engine.connect() as connection:
         row = connection.execute(select(BRANCHES).where(BRANCHES.c.code == code)).mappings().first()
     if row is None:
-        raise NotFound(f"no branch {code!r}", field="branch")
+        raise NotFound(f"no branch {code!r} (`purecredit branches` lists them)", field="branch")
     return Branch(row["code"], row["name"], row["level"], row["parent"])
 
 

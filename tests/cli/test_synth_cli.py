@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from purecredit.cli.main import app
 from purecredit.core.settings import get_settings
+from purecredit.decide import store
 from purecredit.score import registry
 from purecredit.store.ledger import ledger_engine
 from purecredit.synth.manifest import read_manifest
@@ -58,6 +59,8 @@ def test_demo_without_serving_builds_into_home(
         # the registry is left empty rather than half filled.
         assert "no credit models trained: too few" in first.output
         assert registry.list_models(tmp_path) == []
+        # The counter is ready: the bank's branches are in the ledger.
+        assert len(store.branches(ledger_engine(get_settings()))) >= 20
         again = runner.invoke(app, ["demo", "--people", "800", "--no-serve"])
         assert again.exit_code == 0 and "already built" in again.output
         assert manifest.stat().st_mtime_ns == stamp
