@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 from purecredit.core.errors import Invalid
 from purecredit.core.identifiers import parse_resident_id, parse_uscc
 from purecredit.ingest.catalog import load_catalog
-from tests.profile.conftest import Profiled
+from tests.profile.conftest import ARRIVED, Profiled
 
 ACCEPTED = ("missing", "late_arriving")  # defective records that ingest still accepts
 UNREADABLE = ("bad_encoding", "wrong_column_count")  # lines that do not read as a record
@@ -163,6 +163,31 @@ def _records(path: Path, fmt: str, encoding: str) -> Iterator[tuple[dict[str, An
 # Typed values.
 
 
+def known_on(source: str, frame: pd.DataFrame) -> pd.Series:
+    """The day the bank knew each record of a copy delivered once, on ARRIVED (the first copy):
+    under the source's history rule its own date (`known_from`; a year counts from its 31
+    December) plus the publication lag, never after the delivery; without a rule, or without
+    that date, the delivery."""
+    rule = load_catalog().source(source).history
+    if rule is None:
+        return pd.Series(ARRIVED, index=frame.index)
+
+    year = load_catalog().source(source).fields[rule.known_from].type == "int"
+
+    def since(value: Any) -> date | None:
+        if year:
+            return None if value in (None, "") or value != value else date(int(value), 12, 31)
+        return day(value)
+
+    return frame[rule.known_from].map(
+        lambda v: (
+            min(ARRIVED, own + timedelta(days=rule.lag_days))
+            if (own := since(v)) is not None
+            else ARRIVED
+        )
+    )
+
+
 def day(value: Any) -> date | None:
     """A delivered date (ISO text, or a timestamp) as a date; None when empty or not a date."""
     if value is None or (isinstance(value, float) and pd.isna(value)):
@@ -221,16 +246,64 @@ def read_text(county: Path, source: str) -> pd.DataFrame:
     return trimmed
 
 
+@functools.cache
+def received_on(source: str, path: Path) -> date:
+    """The day a monthly file reached the bank (its facts are known from that day's start):
+    the source's lag after the end of the month in its name."""
+    month = datetime.strptime(path.stem[-7:], "%Y-%m").date()
+    first_next = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    return first_next + timedelta(days=load_catalog().source(source).observed_lag_days - 1)
+
+
 def read_monthly(county: Path, source: str, as_of: date) -> pd.DataFrame:
     """The monthly files the bank had received by the end of `as_of`, values as delivered."""
-    lag = load_catalog().source(source).observed_lag_days
+    return read(
+        county, source, accept=READABLE, files=lambda path: received_on(source, path) <= as_of
+    ).rows
 
-    def received(path: Path) -> bool:
-        month = datetime.strptime(path.stem[-7:], "%Y-%m").date()
-        first_next = date(month.year + month.month // 12, month.month % 12 + 1, 1)
-        return first_next + timedelta(days=lag - 1) <= as_of
 
-    return read(county, source, accept=READABLE, files=received).rows
+# The credit-bureau report archive: a file per report month, one report per subject in each.
+
+BUREAU = ("credit_bureau_accounts", "credit_bureau_queries", "credit_bureau_public_records")
+
+
+def read_received(county: Path, source: str, *, accept: Collection[str] = ACCEPTED) -> Raw:
+    """Every file of a monthly source (a feed, or a bureau extract's report archive) as
+    `read`, each kept row with `received`: the day its file reached the bank."""
+    assert load_catalog().source(source).monthly, source
+    paths = sorted((county / "sources" / source).glob(load_catalog().source(source).files))
+    assert len(paths) > 1, f"{source}: a file per month"
+    parts = [(p, read(county, source, accept=accept, files=lambda f, p=p: f == p)) for p in paths]
+    rows = pd.concat(
+        [raw.rows.assign(received=received_on(source, path)) for path, raw in parts],
+        ignore_index=True,
+    )
+    damaged = pd.concat([raw.damaged for _, raw in parts], ignore_index=True)
+    return Raw(rows, damaged, tuple(t for _, raw in parts for t in raw.texts))
+
+
+def latest_reports(extracts: Iterable[pd.DataFrame], as_of: date) -> pd.DataFrame:
+    """The report the bank reads for each subject as of `as_of`: of the reports dated by then
+    whose file had reached the bank by then, the latest (report date, then report number),
+    whichever extract carries it. `extracts` have `subject` (None: no one), `report_no`,
+    `report_date` (as delivered) and `received` (`read_received`); the result is
+    `report_no` and `report_date` (a date) by subject."""
+    heads = pd.concat(
+        [e[["subject", "report_no", "report_date", "received"]] for e in extracts],
+        ignore_index=True,
+    )
+    heads = heads[heads.subject.notna()].assign(report_date=heads.report_date.map(day))
+    heads = heads[(heads.report_date <= as_of) & (heads.received <= as_of)]
+    heads = heads.sort_values(["subject", "report_date", "report_no"])
+    return heads.drop_duplicates("subject", keep="last").set_index("subject")[
+        ["report_no", "report_date"]
+    ]
+
+
+def in_latest(frame: pd.DataFrame, latest: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `frame` (with `subject` and `report_no`) from its subject's report in
+    `latest` (`latest_reports`); none for a subject without one."""
+    return frame[frame.report_no.eq(frame.subject.map(latest.report_no))]
 
 
 def uscc_ok(value: object) -> bool:

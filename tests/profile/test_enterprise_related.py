@@ -5,14 +5,14 @@ test_enterprise)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 import pytest
 
 from purecredit.profile.features import enterprise_related
 from tests.profile.conftest import AS_OF, BEFORE, Profiled, same
-from tests.profile.raw import clean, read_monthly, read_text, registry, uscc_ok
+from tests.profile.raw import clean, known_on, read_monthly, read_text, registry, uscc_ok
 
 WORST = {"D": 5, "C": 4, "M": 3, "B": 2, "A": 1}
 
@@ -26,13 +26,22 @@ def features(profiled: Profiled, subjects: list[str], as_of: date = AS_OF) -> pd
     return table.to_pandas().set_index("subject")
 
 
-def raw_related(profiled: Profiled) -> dict[str, set[str]]:
-    """Firms sharing a legal rep or shareholder, or holding shares one in the other."""
+def known_registry(profiled: Profiled, as_of: date) -> pd.DataFrame:
+    """The registry entries known by `as_of`: the first copy's entries from their date of
+    establishment plus 30 days (never after its delivery)."""
     reg = registry(profiled.county)
+    return reg[(known_on("enterprise_registry", reg) <= as_of) & (reg.registered_on <= str(as_of))]
+
+
+def raw_related(profiled: Profiled, as_of: date) -> dict[str, set[str]]:
+    """Firms sharing a legal rep or shareholder, or holding shares one in the other, as known
+    by `as_of` (the shareholder list, without a history rule, from its delivery)."""
+    reg = known_registry(profiled, as_of)
     holders = read_text(profiled.county, "enterprise_shareholders")
-    holders = holders[holders.uscc.isin(reg.index)]  # the module relates registered firms
+    holders = holders[holders.uscc.isin(registry(profiled.county).index)]  # registered firms
     holders = holders[holders.holder_uscc.map(lambda v: v == "" or uscc_ok(v))]
     holders = clean(holders, ["uscc", "holder_name"], [], [], ids=("holder_id",))
+    holders = holders[known_on("enterprise_shareholders", holders) <= as_of]
     parties: dict[str, set[str]] = defaultdict(set)
     for uscc, rep in reg.legal_rep_id.items():
         parties[uscc] |= {uscc} | ({rep} if rep else set())
@@ -46,22 +55,37 @@ def raw_related(profiled: Profiled) -> dict[str, set[str]]:
     return related
 
 
-def test_related_firms(profiled: Profiled) -> None:
+@pytest.mark.parametrize("as_of", [AS_OF, BEFORE])
+def test_related_firms(profiled: Profiled, as_of: date) -> None:
     firms = sorted(registry(profiled.county).index)
-    related = raw_related(profiled)
+    known = set(known_registry(profiled, as_of).index)
+    related = raw_related(profiled, as_of)
     assert any(related.get(f) for f in firms)
+    if as_of == BEFORE:  # firms established in the 30 days to the date are not yet known
+        assert len(known) > 20 and set(firms) - known
+        assert raw_related(profiled, AS_OF) != related
+    else:
+        assert known == set(firms)
     grades = clean(read_text(profiled.county, "tax_credit_grade"), ["uscc", "year"], ["uscc"], [])
+    grades = grades[known_on("tax_credit_grade", grades) <= as_of]
     grades = grades.assign(year=grades.year.astype(int)).sort_values("year")
     last_grade = grades.groupby("uscc").grade.last()
     cases = read_text(profiled.county, "court_enforcement")
     cases = clean(cases[cases.debtor_uscc != ""], ["case_no"], ["debtor_uscc"], ["filed_on"],
                   optional_dates=("closed_on",))  # fmt: skip
-    open_ = cases[(cases.closed_on > AS_OF.isoformat())
+    cases = cases[known_on("court_enforcement", cases) <= as_of]
+    assert cases.filed_on.max() <= as_of.isoformat()
+    open_ = cases[(cases.closed_on > as_of.isoformat())
                   | ((cases.closed_on == "") & (cases.status == "执行中"))]  # fmt: skip
     open_amount = open_.groupby("debtor_uscc").amount.apply(lambda a: a.astype(float).sum())
-    got = features(profiled, firms)
+    got = features(profiled, firms, as_of)
     for uscc in firms:
         out, others = got.loc[uscc], related.get(uscc, set())
+        if uscc not in known:  # not yet in the registry as the bank knew it
+            assert pd.isna(out.related_firms) and not others, uscc
+            assert text(out.related_worst_tax_grade) is None, uscc
+            assert pd.isna(out.related_open_enforcement), uscc
+            continue
         assert out.related_firms == len(others), uscc
         ranks = [WORST[last_grade[o]] for o in others if o in last_grade]
         worst = {v: k for k, v in WORST.items()}[max(ranks)] if ranks else None
@@ -72,9 +96,10 @@ def test_related_firms(profiled: Profiled) -> None:
         assert out.related_open_enforcement == any(o in open_amount for o in others), uscc
         amount = sum(open_amount.get(o, 0.0) for o in others)
         assert out.related_open_enforcement_amount == pytest.approx(amount), uscc
-    # Before the registry copy reached the bank no relation is known.
-    early = features(profiled, firms[:5], BEFORE)
-    assert early.related_firms.isna().all()
+    # Before the oldest firm was established no relation is known.
+    oldest = min(date.fromisoformat(d) for d in registry(profiled.county).registered_on)
+    early = features(profiled, firms, oldest - timedelta(days=1))
+    assert early.related_firms.isna().all() and early.related_open_enforcement.isna().all()
 
 
 @pytest.mark.parametrize("as_of", [BEFORE, AS_OF])

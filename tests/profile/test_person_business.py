@@ -6,13 +6,13 @@ business, tested there).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 
 from purecredit.profile.features.person_business import MODULE
 from tests.profile.conftest import AS_OF, Profiled, by_subject
-from tests.profile.raw import Raw, dates, read, tokens
+from tests.profile.raw import Raw, dates, known_on, read, tokens
 
 
 def _register(profiled: Profiled) -> tuple[Raw, pd.DataFrame]:
@@ -128,13 +128,53 @@ def test_firms_led_as_legal_representative(profiled: Profiled) -> None:
     assert row.legal_rep_live_firms == 0 and row.legal_rep_worst_tax_grade is None
 
 
-def test_point_in_time_nothing_before_the_copies_arrive(profiled: Profiled) -> None:
-    """The copies were observed on 2026-01-05: the day before, the bank knew none of them."""
-    people = read(profiled.county, "population_register", text=True).rows.resident_id.iloc[:50]
+def test_point_in_time_before_the_copies_arrive(profiled: Profiled) -> None:
+    """The copies were delivered on 2026-01-05. The day before, the bank knew each register
+    record from its own date plus the owner's lag: a planting survey year from 30 January of
+    the next year (so not yet 2025's), a firm from 30 days after its establishment. Before the
+    oldest firm was established, and before any survey, nothing."""
     token = tokens(profiled)
-    subjects = [token(p) for p in people]
-    before = profiled.features([MODULE], subjects, date(2026, 1, 4)).to_pandas()
-    assert before.drop(columns=["subject", "as_of"]).isna().all().all()
-    after = profiled.features([MODULE], subjects, AS_OF).to_pandas()
-    assert after.household_plants_herbs.notna().all()
-    assert after.legal_rep_live_firms.notna().all()
+    day_before = date(2026, 1, 4)
+    reg, people = _register(profiled)
+    plant = read(profiled.county, "land_planting", text=True)
+    firms = read(profiled.county, "enterprise_registry", text=True)
+    rows = plant.rows.assign(year=plant.rows.year.astype(int))
+    assert rows.year.max() == 2025  # surveyed, but published after the delivery
+    early_rows = rows[known_on("land_planting", plant.rows) <= day_before]
+    assert set(early_rows.year) == set(rows.year) - {2025}
+    reps = firms.rows.dropna(subset=["legal_rep_id"])
+    reps = reps.assign(known=known_on("enterprise_registry", reps), closed=dates(reps.closed_on))
+    sample = [
+        p for p in people.resident_id.iloc[:50]
+        if not reg.touched(p) and not plant.touched(p) and not firms.touched(p)
+    ]  # fmt: skip
+    led = [p for p in sorted(set(reps.legal_rep_id)) if not firms.touched(p)][:30]
+    subjects = [token(p) for p in [*sample, *led]]
+    home = people.set_index("resident_id").household_no
+    before = by_subject(profiled.features([MODULE], subjects, day_before))
+    after = by_subject(profiled.features([MODULE], subjects, AS_OF))
+    moved = 0
+    for pid in sample:
+        row, now = before[token(pid)], after[token(pid)]
+        mine = early_rows[early_rows.household_no == home[pid]]
+        assert row.household_plants_herbs == (not mine.empty), pid
+        assert row.planting_latest_year == (mine.year.max() if not mine.empty else None), pid
+        latest = rows[rows.household_no == home[pid]].year.max()
+        assert now.planting_latest_year == (None if pd.isna(latest) else latest), pid
+        moved += row.planting_latest_year != now.planting_latest_year
+    assert moved > 5  # 2025's survey is known on 31 January, not on 4 January
+    for pid in [*sample, *led]:
+        mine = reps[(reps.legal_rep_id == pid) & (reps.known <= day_before)]
+        live = mine[pd.Series([c > day_before if pd.notna(c) else s == "存续"
+                               for c, s in zip(mine.closed, mine.status, strict=True)],
+                              index=mine.index, dtype=bool)]  # fmt: skip
+        assert before[token(pid)].legal_rep_live_firms == live.uscc.nunique(), pid
+    assert any(before[token(p)].legal_rep_live_firms for p in led)
+    # Firms established in the 30 days before: true, not yet known.
+    young = reps[(dates(reps.registered_on) <= day_before) & (reps.known > day_before)]
+    assert not young.empty
+    # Before any firm or survey record was dated, nothing was known.
+    oldest = dates(firms.rows.registered_on).min()
+    assert oldest < date(2022, 1, 1)  # the surveys start in 2022
+    nothing = profiled.features([MODULE], subjects, oldest - timedelta(days=1)).to_pandas()
+    assert nothing.drop(columns=["subject", "as_of"]).isna().all().all()

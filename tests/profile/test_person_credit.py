@@ -1,7 +1,9 @@
 """The credit module against an independent computation from the delivered files.
 
-Expected values come from the raw files (pandas and plain Python, not SQL), one report per
-person as the bureau delivers it. Defective records are dropped the way ingest quarantines
+Expected values come from the raw files (pandas and plain Python, not SQL). The bureau
+extracts are a report archive, a file per report month: per person and date, only the latest
+report dated by then whose file had reached the bank by then counts (`raw.latest_reports`),
+as the bank reads the last report it holds. Defective records are dropped the way ingest quarantines
 them (`raw.read`, keeping those ingest accepts), and subjects named by any defective record
 are left out of the exact comparison: a duplicate or a damaged line may legitimately change
 what the lake holds for them.
@@ -17,7 +19,19 @@ import pytest
 from purecredit.profile.features.person_credit import GRADES, MODULE
 from purecredit.profile.spine import months_before
 from tests.profile.conftest import ARRIVED, AS_OF, BEFORE, Profiled
-from tests.profile.raw import ACCEPTED, day, read, tokens
+from tests.profile.raw import (
+    ACCEPTED,
+    BUREAU,
+    day,
+    in_latest,
+    latest_reports,
+    read,
+    read_received,
+    tokens,
+)
+
+FIRST_REPORT = date(2022, 12, 31)  # the archive's oldest report, received 1 January 2023
+MID_REPORT = date(2025, 6, 30)  # a report dated BEFORE, received the day after
 
 
 def read_source(profiled: Profiled, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -34,11 +48,13 @@ def people(profiled: Profiled) -> list[str]:
 
 @pytest.fixture(scope="module")
 def bureau(profiled: Profiled) -> dict[str, tuple[pd.DataFrame, set[str]]]:
-    """Clean records of each bureau extract by subject key, and the subjects to leave out."""
+    """Clean records of each bureau extract (every report of the archive, with the day its
+    file was received) by subject key, and the subjects to leave out."""
     out = {}
     keys = tokens(profiled)
-    for name in ("credit_bureau_accounts", "credit_bureau_queries", "credit_bureau_public_records"):
-        clean, damaged = read_source(profiled, name)
+    for name in BUREAU:
+        raw = read_received(profiled.county, name)
+        clean, damaged = raw.rows, raw.damaged
         clean = clean[clean.subject_resident_id.notna()].copy()
         clean["subject"] = [keys.of(i) for i in clean.subject_resident_id]
         out[name] = (clean, keys.all(damaged.get("subject_resident_id", [])))
@@ -46,9 +62,12 @@ def bureau(profiled: Profiled) -> dict[str, tuple[pd.DataFrame, set[str]]]:
 
 
 def expected_bureau(bureau: dict[str, tuple[pd.DataFrame, set[str]]], as_of: date) -> pd.DataFrame:
-    acc = bureau["credit_bureau_accounts"][0]
-    qs = bureau["credit_bureau_queries"][0]
-    pr = bureau["credit_bureau_public_records"][0]
+    """The features by subject from each one's latest report known as of `as_of` (only that
+    report's rows), for the subjects that have one."""
+    latest = latest_reports((frame for frame, _ in bureau.values()), as_of)
+    acc = in_latest(bureau["credit_bureau_accounts"][0], latest)
+    qs = in_latest(bureau["credit_bureau_queries"][0], latest)
+    pr = in_latest(bureau["credit_bureau_public_records"][0], latest)
     rows = {}
     for subject, a in acc.groupby("subject"):
         windows = []
@@ -89,10 +108,12 @@ def expected_bureau(bureau: dict[str, tuple[pd.DataFrame, set[str]]], as_of: dat
     frame = pd.DataFrame.from_dict(rows, orient="index")
     counts = [c for c in frame.columns if c not in ("bureau_worst_five_category",)]
     frame[counts] = frame[counts].fillna(0)
+    assert set(frame.index) == set(latest.index)  # every report has a row in some extract
+    frame["bureau_report_date"] = latest.report_date.reindex(frame.index)
     return frame
 
 
-@pytest.mark.parametrize("as_of", [AS_OF, ARRIVED])
+@pytest.mark.parametrize("as_of", [AS_OF, ARRIVED, BEFORE, MID_REPORT + timedelta(days=1)])
 def test_bureau_features_match_the_report(
     profiled: Profiled,
     people: list[str],
@@ -104,11 +125,27 @@ def test_bureau_features_match_the_report(
     subjects = sorted((set(expected.index) & set(people)) - skip)
     assert len(subjects) > 500
     got = profiled.features([MODULE], subjects, as_of).to_pandas().set_index("subject")
-    assert (got.bureau_report_date == date(2025, 12, 31)).all()
+    dated = expected.loc[subjects, "bureau_report_date"]
+    newest = dated.max()
+    # The newest report the bank holds: the one of 31 December once received (1 January);
+    # on 30 June 2025 that day's report is not yet received, the next day it is.
+    assert (
+        newest
+        == {
+            AS_OF: date(2025, 12, 31),
+            ARRIVED: date(2025, 12, 31),
+            BEFORE: date(2024, 12, 31),
+            MID_REPORT + timedelta(days=1): MID_REPORT,
+        }[as_of]
+    )
+    # A person absent from the newest report (nothing in its window) keeps an older one.
+    assert (dated < newest).sum() > 10 and (dated == newest).sum() > 500
     for column in expected.columns:
         want = expected.loc[subjects, column]
         have = got.loc[subjects, column]
-        if column == "bureau_worst_five_category":
+        if column == "bureau_report_date":
+            assert (want == have).all(), column
+        elif column == "bureau_worst_five_category":
             assert (want.fillna("-") == have.fillna("-")).all(), column
         else:
             assert (want.astype(float) == have.astype(float)).all(), column
@@ -123,14 +160,28 @@ def test_no_report_and_before_arrival_are_null(
 ) -> None:
     covered = set().union(*(set(frame.subject) | touched for frame, touched in bureau.values()))
     nobody = sorted(set(people) - covered)[:20]
-    some = sorted(set(bureau["credit_bureau_accounts"][0].subject) & set(people))[:20]
+    assert len(nobody) == 20
     bureau_columns = [c for c in MODULE.columns if c.startswith("bureau_")]
     got = profiled.features([MODULE], nobody).to_pandas()
     assert got[bureau_columns].isna().all().all()
-    # Before the report arrived (it is dated 31 December, known from 5 January) nothing of it
-    # is known, though the accounts, queries and records inside it are dated earlier.
-    before = profiled.features([MODULE], some, BEFORE).to_pandas()
+    # The archive's first report is dated 31 December 2022 and reaches the bank on 1 January
+    # 2023: on its own date nothing of it is known, though the accounts, queries and records
+    # inside it are dated earlier; the next day those it lists have it, and those first
+    # listed by a later report still have none.
+    heads = pd.concat([frame[["subject", "report_date"]] for frame, _ in bureau.values()])
+    heads = heads.assign(report_date=heads.report_date.map(day))
+    assert heads.report_date.min() == FIRST_REPORT
+    in_first = set(heads.subject[heads.report_date == FIRST_REPORT]) & set(people)
+    later = set(heads.subject) & set(people) - in_first
+    some, fresh = sorted(in_first)[:20], sorted(later)[:20]
+    assert len(some) == len(fresh) == 20
+    before = profiled.features([MODULE], some, FIRST_REPORT).to_pandas()
     assert before[bureau_columns].isna().all().all()
+    after = profiled.features([MODULE], some + fresh, FIRST_REPORT + timedelta(days=1))
+    after = after.to_pandas().set_index("subject")
+    assert (after.loc[some, "bureau_report_date"] == FIRST_REPORT).all()
+    assert after.loc[some, "bureau_accounts"].notna().all()
+    assert after.loc[fresh, bureau_columns].isna().all().all()
 
 
 @pytest.fixture(scope="module")

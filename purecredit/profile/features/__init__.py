@@ -11,6 +11,7 @@ from __future__ import annotations
 from purecredit.profile.feature import DType, Feature, Kind, Module
 from purecredit.profile.features import (
     enterprise,
+    enterprise_credit,
     enterprise_related,
     person_assets,
     person_business,
@@ -28,7 +29,11 @@ PERSON_MODULES: tuple[Module, ...] = (
     person_social.MODULE,
     person_financial.MODULE,
 )
-ENTERPRISE_MODULES: tuple[Module, ...] = (enterprise.MODULE, enterprise_related.MODULE)
+ENTERPRISE_MODULES: tuple[Module, ...] = (
+    enterprise.MODULE,
+    enterprise_credit.MODULE,
+    enterprise_related.MODULE,
+)
 LEGAL_REP_PREFIX = "legal_rep_"
 LEGAL_REP_SQL = enterprise.LEGAL_REP_SQL
 

@@ -40,11 +40,13 @@ def day_number(date: str) -> str:
     )
 
 
-def latest_report() -> str:
-    """(subject, as_of, report_no, report_date) of each person's latest report by the date,
-    from whichever of the three extracts carries it."""
+def latest_report(on: str = "person") -> str:
+    """(subject, as_of, report_no, report_date) of each subject's latest report by the date,
+    from whichever of the three extracts carries it (`on`: the resolved column naming the
+    subject, `person` or `enterprise`)."""
     parts = "\n  UNION ALL\n  ".join(
-        f"SELECT subject, as_of, report_no, report_date FROM {known(source)}" for source in _BUREAU
+        f"SELECT subject, as_of, report_no, report_date FROM {known(source, on=on)}"
+        for source in _BUREAU
     )
     return f"""SELECT subject, as_of, report_no, report_date FROM (
   SELECT b.*, ROW_NUMBER() OVER (
@@ -74,12 +76,16 @@ _LATE_DAYS = f"""CASE
       WHEN due_date < as_of THEN {day_number("as_of")} - {day_number("due_date")}
       ELSE 0 END"""
 
-SQL = f"""
-WITH report AS ({latest_report()}),
+
+def credit_sql(on: str) -> str:
+    """The module's SELECT for subjects named by the resolved column `on` (a person, or a
+    firm: its own credit report and its own loans with this bank)."""
+    return f"""
+WITH report AS ({latest_report(on)}),
 accounts AS (
   SELECT a.*, SUBSTR(a.repayment_status, CAST(GREATEST(1,
       {month_index("a.as_of")} - {month_index("a.status_from")} - 22) AS INT)) AS recent
-  FROM {known("credit_bureau_accounts")} a
+  FROM {known("credit_bureau_accounts", on=on)} a
   JOIN report ON report.subject = a.subject AND report.as_of = a.as_of
    AND report.report_no = a.report_no
 ),
@@ -105,14 +111,14 @@ queries AS (
                         THEN q.institution_code END) AS app_90,
     COUNT(DISTINCT CASE WHEN q.query_date > q.d30 THEN q.institution_code END) AS all_30,
     COUNT(DISTINCT CASE WHEN q.query_date > q.d90 THEN q.institution_code END) AS all_90
-  FROM {known("credit_bureau_queries")} q
+  FROM {known("credit_bureau_queries", on=on)} q
   JOIN report ON report.subject = q.subject AND report.as_of = q.as_of
    AND report.report_no = q.report_no
   GROUP BY q.subject, q.as_of
 ),
 public AS (
   SELECT p.subject, p.as_of, COUNT(*) AS n_records
-  FROM {known("credit_bureau_public_records")} p
+  FROM {known("credit_bureau_public_records", on=on)} p
   JOIN report ON report.subject = p.subject AND report.as_of = p.as_of
    AND report.report_no = p.report_no
   GROUP BY p.subject, p.as_of
@@ -122,7 +128,7 @@ instalments AS (
     principal_due + interest_due - COALESCE(paid_amount, 0) AS owed,
     due_date < as_of AND (paid_date IS NULL OR paid_date > as_of) AS unpaid_overdue,
     {_LATE_DAYS} AS days_late
-  FROM {known("bank_repayments")}
+  FROM {known("bank_repayments", on=on)}
 ),
 own AS (
   SELECT subject, as_of,
@@ -175,65 +181,67 @@ LEFT JOIN bureau ON bureau.subject = s.subject AND bureau.as_of = s.as_of
 LEFT JOIN own ON own.subject = s.subject AND own.as_of = s.as_of
 """
 
+
 _ACC = ("credit_bureau_accounts",)
 _Q = ("credit_bureau_queries",)
 _REP = ("bank_repayments", "bank_loans")
 _NO_REPORT = (
-    "no credit report of the person known by the date (none fetched, or one listing nothing)"
+    "no credit report of the {who} known by the date (none fetched, or one listing nothing)"
 )
 _NO_LOAN = "no instalment of a loan with this bank known by the date"
 _WINDOW = (
     "the report's 60-month repayment string, months from 23 before the as-of month to "
     "the report month"
 )
-MODULE = Module(
-    name="credit",
-    kind="person",
-    title="Credit",
-    features=(
+
+
+def credit_features(who: str) -> tuple[Feature, ...]:
+    """The module's features, described for a `who` ("person" or "firm")."""
+    no_report = _NO_REPORT.format(who=who)
+    return (
         Feature("bureau_report_date", "date", "Date of the credit report the bureau features read.",
-                "latest report dated on or before the as-of date", _BUREAU, _NO_REPORT),
+                "latest report dated on or before the as-of date", _BUREAU, no_report),
         Feature("bureau_accounts", "int", "Credit accounts in the report, at every lender.",
-                "accounts of the latest report", _ACC, _NO_REPORT, unit="count"),
+                "accounts of the latest report", _ACC, no_report, unit="count"),
         Feature("bureau_open_accounts", "int", "Accounts not settled or cancelled.",
-                "account state other than 结清 and 销户 (呆账 is still owed)", _ACC, _NO_REPORT,
+                "account state other than 结清 and 销户 (呆账 is still owed)", _ACC, no_report,
                 unit="count"),
         Feature("bureau_overdue_accounts", "int", "Accounts overdue on the report date.",
-                "state 逾期 or 呆账, or overdue periods or amount above zero", _ACC, _NO_REPORT,
+                "state 逾期 or 呆账, or overdue periods or amount above zero", _ACC, no_report,
                 unit="count"),
         Feature("bureau_overdue_amount", "float", "Amount overdue on the report date.",
-                "sum of the accounts' current overdue amounts", _ACC, _NO_REPORT, unit="元"),
+                "sum of the accounts' current overdue amounts", _ACC, no_report, unit="元"),
         Feature("bureau_overdue_months_24m", "int", "Account-months overdue in the last 24 months.",
                 f"months coded 1-7 or B (written off, still owed) in {_WINDOW}, over all accounts",
-                _ACC, _NO_REPORT, unit="count"),
+                _ACC, no_report, unit="count"),
         Feature("bureau_overdue_accounts_24m", "int", "Accounts overdue in the last 24 months.",
-                f"accounts with a 1-7 or B code in {_WINDOW}", _ACC, _NO_REPORT, unit="count"),
+                f"accounts with a 1-7 or B code in {_WINDOW}", _ACC, no_report, unit="count"),
         Feature("bureau_worst_dpd_24m", "int", "Worst days past due in the last 24 months.",
                 f"worst code in {_WINDOW} times 30 days (code k = k periods behind, the bureau's "
                 "five-category convention; 7 and B mean 180 days or more, shown as 210)",
-                _ACC, _NO_REPORT, unit="days"),
+                _ACC, no_report, unit="days"),
         Feature("bureau_writeoff_24m", "bool", "A debt written off or settled by a guarantor or "
                 "collateral in the last 24 months.", f"a B, D or Z code in {_WINDOW}", _ACC,
-                _NO_REPORT),
+                no_report),
         Feature("bureau_worst_five_category", "text", "Worst five-category grade of any account.",
                 "worst of 正常 < 关注 < 次级 < 可疑 < 损失 over the report's graded accounts", _ACC,
-                _NO_REPORT + ", or no account in it carries a grade (cards, closed accounts)"),
+                no_report + ", or no account in it carries a grade (cards, closed accounts)"),
         Feature("bureau_application_orgs_30d", "int", "Institutions that queried the report for "
                 "a credit application in the last 30 days.", "distinct institutions, reasons 02 "
                 "loan, 03 card, 24 financing, 26 limit approval, query date after as_of - 30 days",
-                _Q, _NO_REPORT, unit="count"),
+                _Q, no_report, unit="count"),
         Feature("bureau_application_orgs_90d", "int", "Institutions that queried the report for "
                 "a credit application in the last 90 days.", "as the 30-day count, over 90 days",
-                _Q, _NO_REPORT, unit="count"),
+                _Q, no_report, unit="count"),
         Feature("bureau_query_orgs_30d", "int", "Institutions that queried the report for any "
                 "reason in the last 30 days.", "distinct institutions, every reason (post-loan "
-                "and guarantee reviews included)", _Q, _NO_REPORT, unit="count"),
+                "and guarantee reviews included)", _Q, no_report, unit="count"),
         Feature("bureau_query_orgs_90d", "int", "Institutions that queried the report for any "
                 "reason in the last 90 days.", "as the 30-day count, over 90 days", _Q,
-                _NO_REPORT, unit="count"),
+                no_report, unit="count"),
         Feature("bureau_public_records", "int", "Public records in the report.",
                 "court enforcement, dishonest-debtor and tax-arrears records of the latest report",
-                ("credit_bureau_public_records",), _NO_REPORT, unit="count"),
+                ("credit_bureau_public_records",), no_report, unit="count"),
         Feature("bank_instalments_due_24m", "int", "This bank's instalments due in the last 24 "
                 "months.", "instalments with due date after as_of - 24 months", _REP, _NO_LOAN,
                 unit="count"),
@@ -249,6 +257,10 @@ MODULE = Module(
         Feature("bank_unpaid_overdue_amount", "float", "Amount past due and unpaid on the as-of "
                 "date.", "principal and interest due less paid, over unpaid past-due instalments",
                 _REP, _NO_LOAN, unit="元"),
-    ),
-    sql=SQL,
+    )  # fmt: skip
+
+
+MODULE = Module(
+    name="credit", kind="person", title="Credit", features=credit_features("person"),
+    sql=credit_sql("person"),
 )  # fmt: skip
