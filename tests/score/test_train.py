@@ -208,3 +208,30 @@ def test_only_the_ceiling_reads_the_truth() -> None:
         p.name for p in package.glob("*.py") if pattern.search(p.read_text(encoding="utf-8"))
     )
     assert readers == ["ceiling.py"], readers
+
+
+def test_compiled_models_equal_the_fitted_ones_on_every_row_of_the_county(
+    trained: Trained,
+) -> None:
+    """The serving form is the fitted model: a scorecard's points bit for bit and its PD to
+    1e-9, LightGBM's raw score and PD to 1e-9, on every person row of the county sample."""
+    from purecredit.score.challenger import Challenger
+    from purecredit.score.compiled import CompiledChallenger, CompiledScorecard
+    from purecredit.score.scorecard import Scorecard
+
+    persons = build_sample(trained.con, "person", trained.report.dates)
+    names = characteristics("person", load_catalog())
+    train = persons[persons["sample"] == "train"]
+    card = Scorecard().fit(train[names], train["bad"].to_numpy())
+    compiled = CompiledScorecard.from_json(CompiledScorecard.compile(card).to_json())
+    every = persons[names]
+    assert np.array_equal(compiled.score_batch(every), card.score(every))
+    assert np.allclose(compiled.pd_batch(every), card.predict_proba(every)[:, 1], rtol=0, atol=1e-9)
+    tree = Challenger(trends=card.monotone_trends()).fit(train[names], train["bad"].to_numpy())
+    trees = CompiledChallenger.from_dict(CompiledChallenger.compile(tree).to_dict())
+    raw = tree.estimator_.predict(tree.prepared(every), raw_score=True)
+    assert np.allclose(trees.raw_batch(columns_of(persons, names)), raw, rtol=0, atol=1e-9)
+    assert np.allclose(
+        trees.pd_batch(columns_of(persons, names)), tree.predict_proba(every)[:, 1],
+        rtol=0, atol=1e-9,
+    )  # fmt: skip
