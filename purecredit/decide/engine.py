@@ -61,11 +61,11 @@ class Model(Protocol):
     @property
     def features(self) -> list[str]: ...
 
-    def pd_batch(self, columns: Mapping[str, np.ndarray]) -> np.ndarray: ...
+    def pd_one(self, record: Mapping[str, object]) -> float: ...
 
-    def grade_batch(self, columns: Mapping[str, np.ndarray]) -> np.ndarray: ...
+    def grade_of(self, pd_bad: float) -> str: ...
 
-    def reasons(self, columns: Mapping[str, np.ndarray], *, top: int = 4) -> list[list[Reason]]: ...
+    def reasons_one(self, record: Mapping[str, object], *, top: int = 4) -> list[Reason]: ...
 
 
 @dataclass(frozen=True)
@@ -221,10 +221,10 @@ def decide(
         outcome = _worst(outcome, fired.action)
         said.append(Said("rule", fired.code, fired.zh, fired.en, fired.action, fired.to_dict()))
 
-    columns = {name: np.asarray([profile.get(name)], dtype=object) for name in model.features}
-    pd_bad = float(model.pd_batch(columns)[0])
-    grade = str(model.grade_batch(columns)[0])
-    for reason in model.reasons(columns, top=REASONS_FROM_MODEL)[0]:
+    # One applicant: the compiled models' single-row paths (no pandas, no batch set-up).
+    pd_bad = float(model.pd_one(profile))
+    grade = model.grade_of(pd_bad)
+    for reason in model.reasons_one(profile, top=REASONS_FROM_MODEL):
         said.append(
             Said(
                 "model",

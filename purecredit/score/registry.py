@@ -177,6 +177,16 @@ class RegisteredModel:
         """Units of a reason's impact per unit of log-odds: points for a scorecard."""
         return self.scorer.factor if isinstance(self.scorer, CompiledScorecard) else 1.0
 
+    def pd_one(self, record: Mapping[str, object]) -> float:
+        """Calibrated 12-month PD of one applicant, without pandas (a decision's path)."""
+        return float(self.calibrator.apply([self.scorer.pd_one(record)])[0])
+
+    def grade_of(self, pd_bad: float) -> str:
+        return str(self.master_scale.grade([pd_bad])[0])
+
+    def reasons_one(self, record: Mapping[str, object], *, top: int = 4) -> list[Reason]:
+        return self.scorer.reasons_one(record, top=top)
+
     def reasons(self, columns: Mapping[str, np.ndarray], *, top: int = 4) -> list[list[Reason]]:
         """Each row's reason codes, largest first (`reasons` explains how each kind ranks)."""
         return self.scorer.reasons_batch(columns, top=top)

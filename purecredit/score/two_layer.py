@@ -41,6 +41,10 @@ class PdModel(Protocol):
 
     def pd_batch(self, columns: Mapping[str, np.ndarray]) -> np.ndarray: ...
 
+    def pd_one(self, record: Mapping[str, object]) -> float: ...
+
+    def reasons_one(self, record: Mapping[str, object], *, top: int = 4) -> list[Reason]: ...
+
     @property
     def reason_scale(self) -> float: ...
 
@@ -143,24 +147,44 @@ class Linked:
         stack's weight on that layer. The representative's reasons say so in both languages."""
         own = self.enterprise.reasons(columns, top=top)
         rep_columns = {f: np.asarray(columns[LEGAL_REP_PREFIX + f]) for f in self.person.features}
-        _, rep_pd = self.layers(columns)
+        known = np.zeros(len(own), dtype=bool)
+        for values in rep_columns.values():
+            known |= ~pd.isna(values)
         rep = self.person.reasons(rep_columns, top=top)
+        return [self._merge(firm, rep[i] if known[i] else [], top) for i, firm in enumerate(own)]
+
+    def _merge(self, own: list[Reason], rep: list[Reason], top: int) -> list[Reason]:
+        """One firm's reasons from both layers in combined log-odds (see `reasons_batch`)."""
         own_w = self.stack.w_own / self.enterprise.reason_scale
         rep_w = self.stack.w_rep / self.person.reason_scale
-        rows: list[list[Reason]] = []
-        for i, firm in enumerate(own):
-            ranked = [replace(r, impact=r.impact * own_w) for r in firm]
-            if not np.isnan(rep_pd[i]):
-                ranked += [
-                    Reason(
-                        LEGAL_REP_PREFIX + r.feature,
-                        r.code,
-                        "法定代表人：" + r.zh,
-                        "legal representative: " + r.en,
-                        r.impact * rep_w,
-                    )
-                    for r in rep[i]
-                ]
-            ranked.sort(key=lambda r: (-r.impact, r.feature))
-            rows.append([r for r in ranked if r.impact > 0][:top])
-        return rows
+        ranked = [replace(r, impact=r.impact * own_w) for r in own]
+        ranked += [
+            Reason(
+                LEGAL_REP_PREFIX + r.feature,
+                r.code,
+                "法定代表人：" + r.zh,
+                "legal representative: " + r.en,
+                r.impact * rep_w,
+            )
+            for r in rep
+        ]
+        ranked.sort(key=lambda r: (-r.impact, r.feature))
+        return [r for r in ranked if r.impact > 0][:top]
+
+    def pd_one(self, record: Mapping[str, object]) -> float:
+        """The combined PD of one firm, without pandas."""
+        own = self.enterprise.pd_one(record)
+        rep_record = {f: record.get(LEGAL_REP_PREFIX + f) for f in self.person.features}
+        known = any(not _missing(v) for v in rep_record.values())
+        rep = self.person.pd_one(rep_record) if known else float("nan")
+        return float(self.stack.predict(np.array([own]), np.array([rep]))[0])
+
+    def reasons_one(self, record: Mapping[str, object], *, top: int = 4) -> list[Reason]:
+        rep_record = {f: record.get(LEGAL_REP_PREFIX + f) for f in self.person.features}
+        known = any(not _missing(v) for v in rep_record.values())
+        rep = self.person.reasons_one(rep_record, top=top) if known else []
+        return self._merge(self.enterprise.reasons_one(record, top=top), rep, top)
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and value != value)

@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
 import pytest
 
 from purecredit.core.errors import Invalid
@@ -35,15 +34,15 @@ class FixedModel:
     def features(self) -> list[str]:
         return ["age_years"]
 
-    def pd_batch(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
-        assert set(columns) == {"age_years"}
-        return np.full(len(columns["age_years"]), self.pd)
+    def pd_one(self, record: Mapping[str, object]) -> float:
+        assert "age_years" in record
+        return self.pd
 
-    def grade_batch(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
-        return MASTER_SCALE.grade(self.pd_batch(columns))
+    def grade_of(self, pd_bad: float) -> str:
+        return str(MASTER_SCALE.grade([pd_bad])[0])
 
-    def reasons(self, columns: Mapping[str, np.ndarray], *, top: int = 4) -> list[list[Reason]]:
-        return [[Reason("age_years", "R13", "年龄", "age", 5.0)]]
+    def reasons_one(self, record: Mapping[str, object], *, top: int = 4) -> list[Reason]:
+        return [Reason("age_years", "R13", "年龄", "age", 5.0)]
 
 
 def farmer(**overrides: Any) -> dict[str, Any]:
