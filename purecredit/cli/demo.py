@@ -12,11 +12,13 @@ from purecredit.api.app import create_app
 from purecredit.cli.ingest import ingest
 from purecredit.cli.model import train_and_show
 from purecredit.cli.profile import build as build_profiles
-from purecredit.cli.progress import console
+from purecredit.cli.progress import console, steps
 from purecredit.cli.synth import build, show
 from purecredit.core.errors import PurecreditError
 from purecredit.core.settings import Settings, get_settings
 from purecredit.decide import store
+from purecredit.decide.counter import Counter
+from purecredit.decide.walkins import run_month
 from purecredit.ingest.catalog import load_catalog
 from purecredit.score import registry
 from purecredit.store.lake import Lake
@@ -64,6 +66,11 @@ def demo(
             train_and_show(target, settings.home / "training.json")
         except PurecreditError as exc:  # a county too small to train on still serves
             console.print(f"[yellow]no credit models trained: {exc}[/yellow]")
+            return _serve(settings, host, port) if serve_after else None
+        # A fresh demo has decisions of every kind to look at: a month of walk-ins.
+        with steps("a month of applications") as advance:
+            counts = run_month(Counter(settings, engine), target, advance)
+        console.print("applications: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     else:
         console.print(f"models already trained in {registry.models_dir(settings.home)}")
     if serve_after:

@@ -201,3 +201,17 @@ def test_the_command_line(desk: Desk, as_home: Path) -> None:
     assert figures["replayed"] >= 1 and figures["different"] == 0
     wrong = runner.invoke(app, [*args, "--branch", "999999999"])
     assert wrong.exit_code == 1 and "no branch" in wrong.output
+
+
+def test_a_month_of_walk_ins_is_decided_every_way(desk: Desk) -> None:
+    from purecredit.decide.walkins import run_month, walk_ins
+
+    counter = desk.counter
+    outlets = [b.code for b in store.branches(counter.engine) if b.level == "outlet"]
+    expected = len(list(walk_ins(desk.county, outlets)))
+    before = _count(counter, "decisions")
+    counts = run_month(counter, desk.county)
+    assert sum(counts.values()) == expected > 50
+    assert counts.get("approve", 0) > 0 and counts.get("decline", 0) > 0
+    # Every application that was not an error left exactly one stored decision.
+    assert _count(counter, "decisions") - before == expected - counts.get("error", 0)
