@@ -15,7 +15,7 @@ from purecredit.core.errors import PurecreditError
 from purecredit.core.settings import get_settings
 from purecredit.core.subjects import subject_key
 from purecredit.decide import exposure as ledger_exposure
-from purecredit.decide import store
+from purecredit.decide import review, store
 from purecredit.decide.counter import Counter
 from purecredit.ingest.catalog import load_catalog
 from purecredit.store.lake import Lake
@@ -147,3 +147,73 @@ def replay(
             console.print(f"  {r['decision_id']}: {', '.join(r['different'])}")
     if different:
         raise typer.Exit(1)
+
+
+review_app = typer.Typer(
+    help="Manual review: referred decisions and applicants' requests (PIPL art. 24).",
+    no_args_is_help=True,
+)
+
+Reviewer = Annotated[str, typer.Option("--reviewer", help="Who reviews (recorded).")]
+Level = Annotated[str, typer.Option("--level", help="The reviewer's level: outlet, ...")]
+Note = Annotated[str, typer.Option("--note", help="Why.")]
+
+
+@review_app.command("list")
+def review_list(
+    level: Annotated[str | None, typer.Option("--level", help="Only this level's.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Open reviews, oldest first."""
+    counter = Counter(get_settings())
+    found = review.open_reviews(counter.engine, level)
+    if _print(found, as_json):
+        return
+    shown = Table(title=f"{len(found)} open review(s)")
+    for column in ("decision", "kind", "needs", "product", "grade", "line", "reasons"):
+        shown.add_column(column)
+    for r in found:
+        shown.add_row(r["decision_id"], r["kind"], r["needs_level"], r["product"],
+                      str(r["grade"]), f"{r['line']:,}", " ".join(r["reasons"]))  # fmt: skip
+    console.print(shown)
+
+
+def _close(decision_id: str, approve: bool, reviewer: str, level: str, note: str) -> None:
+    try:
+        counter = Counter(get_settings())
+        done = review.close(counter.engine, counter.policy, decision_id, approve=approve,
+                            reviewer=reviewer, level=level, note=note)  # fmt: skip
+    except PurecreditError as exc:
+        _fail(exc)
+    typer.echo(json.dumps(done, ensure_ascii=False))
+
+
+@review_app.command("approve")
+def review_approve(
+    decision_id: Annotated[str, typer.Argument()], reviewer: Reviewer, level: Level,
+    note: Note = "",
+) -> None:  # fmt: skip
+    """Approve a referred decision (within the reviewer's authority): its line is granted."""
+    _close(decision_id, True, reviewer, level, note)
+
+
+@review_app.command("decline")
+def review_decline(
+    decision_id: Annotated[str, typer.Argument()], reviewer: Reviewer, level: Level,
+    note: Note = "",
+) -> None:  # fmt: skip
+    """Decline a referred decision."""
+    _close(decision_id, False, reviewer, level, note)
+
+
+@review_app.command("request")
+def review_request(
+    decision_id: Annotated[str, typer.Argument()],
+    reason: Annotated[str, typer.Option("--reason", help="The applicant's words.")],
+) -> None:
+    """The applicant asks a person to review an automated decision (PIPL art. 24)."""
+    try:
+        review.request_review(Counter(get_settings()).engine, decision_id, reason)
+    except PurecreditError as exc:
+        _fail(exc)
+    typer.echo(json.dumps({"decision_id": decision_id, "status": "open"}))

@@ -28,6 +28,7 @@ app.command(name="branches")(decide.branches)
 app.command(name="apply")(decide.apply)
 app.command(name="exposure")(decide.exposure)
 app.add_typer(decide.decision_app, name="decision")
+app.add_typer(decide.review_app, name="review")
 
 
 @app.callback()

@@ -27,7 +27,7 @@ from sqlalchemy import Engine, text
 from purecredit.core.errors import Invalid, NotFound
 from purecredit.core.settings import Settings
 from purecredit.core.subjects import subject_key
-from purecredit.decide import exposure, store
+from purecredit.decide import exposure, review, store
 from purecredit.decide.engine import (
     Application,
     Decision,
@@ -213,6 +213,8 @@ class Counter:
             subject=subject,
             branch_code=where.code,
         )
+        if decision.outcome == "refer":
+            review.open_review(self.engine, decision_id, "refer", decision.refer_to or where.level)
         return Applied(decision_id, decision, granted)
 
     def replay(self, decision_id: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     insert,
     select,
 )
@@ -76,6 +77,21 @@ DECISIONS = Table(
     Column("decided_at", DateTime(timezone=True), nullable=False),
     Column("record", JSON, nullable=False),  # the decision, whole
     Column("inputs", JSON, nullable=False),  # application, profile part, standing
+)
+
+REVIEWS = Table(
+    "reviews",
+    metadata,
+    Column("decision_id", String(40), primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("needs_level", String(16), nullable=False),
+    Column("status", String(10), nullable=False),  # open, approved, declined
+    Column("reason", Text),  # the applicant's, for a request
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("reviewer", String(100)),
+    Column("reviewer_level", String(16)),
+    Column("note", Text),
+    Column("closed_at", DateTime(timezone=True)),
 )
 
 PURPOSE = "credit application"

@@ -215,3 +215,69 @@ def test_a_month_of_walk_ins_is_decided_every_way(desk: Desk) -> None:
     assert counts.get("approve", 0) > 0 and counts.get("decline", 0) > 0
     # Every application that was not an error left exactly one stored decision.
     assert _count(counter, "decisions") - before == expected - counts.get("error", 0)
+
+
+def test_referred_decisions_wait_for_a_reviewer_with_the_authority(desk: Desk) -> None:
+    from purecredit.decide import review
+    from purecredit.decide.authority import can_approve
+    from purecredit.decide.walkins import run_month
+
+    counter = desk.counter
+    if not review.open_reviews(counter.engine):
+        run_month(counter, desk.county)
+    waiting = [r for r in review.open_reviews(counter.engine) if r["kind"] == "refer"]
+    assert waiting, "a month of walk-ins refers some applications"
+    for r in waiting:  # every refer opened a review, needing the level the decision named
+        stored = store.decision(counter.engine, r["decision_id"])
+        assert stored["outcome"] == "refer"
+        assert r["needs_level"] == stored["record"]["refer_to"]
+    policy = counter.policy
+    grantable = [r for r in waiting if r["line"] > 0 and r["grade"] is not None]
+    assert grantable
+    case = grantable[0]
+    row = store.decision(counter.engine, case["decision_id"])
+    subject = row["inputs"]["application"]["subject"]
+    before = exposure.exposure(counter.engine, subject)
+    weakest = next(
+        (lv for lv in ("outlet", "sub_branch", "head")
+         if not can_approve(policy, case["product"], lv, case["line"], case["grade"])),
+        None,
+    )  # fmt: skip
+    if weakest is not None:  # a reviewer without the authority is refused; nothing changes
+        with pytest.raises(Invalid, match="may not approve"):
+            review.close(counter.engine, policy, case["decision_id"], approve=True,
+                         reviewer="王审批", level=weakest)  # fmt: skip
+        assert exposure.exposure(counter.engine, subject) == before
+    done = review.close(counter.engine, policy, case["decision_id"], approve=True,
+                        reviewer="李行长", level="head", note="visited the farm")  # fmt: skip
+    assert done["status"] == "approved"
+    after = exposure.exposure(counter.engine, subject)
+    if row["record"]["increase"] > 0:
+        assert done["grant"]["granted"] is True
+        assert float(after["granted"]) == float(before["granted"]) + row["record"]["increase"]
+    with pytest.raises(Invalid, match="already approved"):
+        review.close(counter.engine, policy, case["decision_id"], approve=False,
+                     reviewer="李行长", level="head")  # fmt: skip
+    assert case["decision_id"] not in {
+        r["decision_id"] for r in review.open_reviews(counter.engine)
+    }
+
+
+def test_an_applicant_may_ask_a_person_to_review_an_automated_decision(desk: Desk) -> None:
+    from purecredit.decide import review
+
+    counter = desk.counter
+    declined = next(
+        i for i in store.decision_ids(counter.engine)
+        if store.decision(counter.engine, i)["outcome"] == "decline"
+    )  # fmt: skip
+    with pytest.raises(Invalid, match="say why"):
+        review.request_review(counter.engine, declined, "  ")
+    review.request_review(counter.engine, declined, "我的收入不止这些 / my income is higher")
+    opened = {r["decision_id"]: r for r in review.open_reviews(counter.engine)}
+    assert opened[declined]["kind"] == "applicant_request"
+    with pytest.raises(Invalid, match="already has a review"):
+        review.request_review(counter.engine, declined, "again")
+    done = review.close(counter.engine, counter.policy, declined, approve=False,
+                        reviewer="张经理", level="sub_branch", note="income low")  # fmt: skip
+    assert done["status"] == "declined"
