@@ -136,9 +136,14 @@ def replay(
     try:
         counter = Counter(get_settings())
         ids = store.decision_ids(counter.engine) if every else [str(decision_id)]
-        results = [counter.replay(i) for i in ids]
     except PurecreditError as exc:
         _fail(exc)
+    results = []
+    for i in ids:
+        try:
+            results.append(counter.replay(i))
+        except PurecreditError as exc:  # its policy or model is gone or changed: say so
+            results.append({"decision_id": i, "same": False, "different": [], "error": str(exc)})
     different = [r for r in results if not r["same"]]
     payload = {"replayed": len(results), "different": len(different), "differences": different}
     if not _print(payload, as_json):
