@@ -109,11 +109,13 @@ def known(
 
 
 def arrived(source: str) -> str:
-    """`(first_known)`: when any record of `source` first reached the bank, as a one-row
+    """`(first_known)`: when the bank first knew any record of `source`, as a one-row
     subquery to CROSS JOIN. A register that covers everyone (courts, property, the loan book)
-    says "nothing on this person" by not listing them, but only once it has arrived: a count
-    is 0 when `first_known < s.cutoff`, and NULL (unknown) before. Reading the whole table's
-    first arrival cannot leak: any later cutoff sees the same or an earlier time.
+    says "nothing on this person" by not listing them, but only from then: a count is 0 when
+    `first_known < s.cutoff`, and NULL (unknown) before. For a register under the catalogue's
+    history rule that is its oldest record's own date plus the publication lag, not the
+    delivery (docs/ingest.md). Reading the whole table's first time cannot leak: any later
+    cutoff sees the same or an earlier time.
     """
     return f"(SELECT MIN(_known_at) AS first_known FROM r_{source})"
 

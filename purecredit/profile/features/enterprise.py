@@ -7,8 +7,9 @@ the as-of month (a return for month M reaches the bank by the 15th of M+1, so th
 month itself is never complete). A day window (`period > m12`) would hold 11 monthly periods
 at a month-end date and 12 mid-month, making sales jump with the day of the month.
 
-Copies (licences, courts) say nothing before they are delivered: a count is 0 when the
-source has reached the bank by the cutoff and holds nothing about the firm, NULL before.
+Copies (licences, courts) say nothing before the bank knows them: a count is 0 when the
+source is known by the cutoff (`arrived`: its first record, dated back under the history
+rule) and holds nothing about the firm, NULL before.
 
 Herb price exposure: firms carry no herb variety in any source, so the basket is the
 varieties the legal representative's household plants (land survey, latest year), else the

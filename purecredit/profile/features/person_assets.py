@@ -1,8 +1,9 @@
 """Person module, assets and liabilities: what the person owns, what is seized, what they owe.
 
 Registers that cover the whole county (the property register and its seizures, this bank's
-loan book) answer "none" for a person they do not list: a count is 0 once the register has
-reached the bank by the date, and NULL only before (nothing known either way). The credit
+loan book) answer "none" for a person they do not list: a count is 0 once the bank knows the
+register by the date (`arrived`: its first record known, under the history rule dated back to
+that record's own date), and NULL only before (nothing known either way). The credit
 report is per person, so debt at other lenders is NULL for a person with no report.
 
 Total debt adds this bank's loans from its own books (fresher than the bureau's month-end
