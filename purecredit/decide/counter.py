@@ -243,7 +243,7 @@ class Counter:
             versions["lpr_1y"],
             arm=inputs["arm"],
         )
-        fresh = store._json(again.to_dict())
+        fresh = store.as_stored(again.to_dict())
         stored = {k: v for k, v in record.items() if k not in ("granted", "grant")}
         different = sorted(k for k in set(fresh) | set(stored) if fresh.get(k) != stored.get(k))
         return {"decision_id": decision_id, "same": not different, "different": different}

@@ -36,7 +36,7 @@ from purecredit.decide.policy import Policy, Product, features_used, grade_numbe
 from purecredit.decide.pricing import price
 from purecredit.decide.rules import evaluate
 from purecredit.score.reasons import Reason
-from purecredit.score.sample import segment_of
+from purecredit.score.sample import SEGMENT_FEATURES, segment_of
 
 Outcome = Literal["approve", "refer", "decline"]
 Kind = Literal["person", "enterprise"]
@@ -145,10 +145,7 @@ def profile_inputs(
 ) -> dict[str, Any]:
     """The part of a profile a decision reads (policy features, model features and the
     segment's): what is stored with it for replay."""
-    names = dict.fromkeys([*features_used(policy, product), *model.features])
-    for name in ("legal_rep_live_firms", "legal_rep_has_live_licence", "household_plants_herbs",
-                 "pension_latest_base"):  # fmt: skip
-        names[name] = None
+    names = dict.fromkeys([*features_used(policy, product), *model.features, *SEGMENT_FEATURES])
     return {name: _plain(profile.get(name)) for name in names}
 
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Engine, insert, select, update
 
-from purecredit.core.errors import Invalid, NotFound
+from purecredit.core.errors import Invalid
 from purecredit.decide import exposure, store
 from purecredit.decide.authority import can_approve
 from purecredit.decide.policy import LEVELS, Policy
@@ -105,14 +105,8 @@ def close(
     if level not in LEVELS:
         raise Invalid(f"unknown branch level {level!r}", field="level")
     row = store.decision(engine, decision_id)
-    with engine.connect() as connection:
-        review = (
-            connection.execute(select(REVIEWS).where(REVIEWS.c.decision_id == decision_id))
-            .mappings()
-            .first()
-        )
-    if review is None:
-        raise NotFound(f"no review of decision {decision_id}", field="decision")
+    missing = f"no review of decision {decision_id}"
+    review = store.row_by_key(engine, REVIEWS, decision_id, missing, "decision")
     if review["status"] != "open":
         raise Invalid(
             f"the review of {decision_id} is already {review['status']}", field="decision"

@@ -134,11 +134,20 @@ def branches(engine: Engine) -> list[Branch]:
     return [Branch(r["code"], r["name"], r["level"], r["parent"]) for r in rows]
 
 
-def branch(engine: Engine, code: str) -> Branch:
+def row_by_key(engine: Engine, table: Table, key: str, missing: str, field: str) -> dict[str, Any]:
+    """The row of `table` whose primary key is `key`; `NotFound(missing)` naming `field` when
+    there is none."""
+    (column,) = table.primary_key.columns
     with engine.connect() as connection:
-        row = connection.execute(select(BRANCHES).where(BRANCHES.c.code == code)).mappings().first()
+        row = connection.execute(select(table).where(column == key)).mappings().first()
     if row is None:
-        raise NotFound(f"no branch {code!r} (`purecredit branches` lists them)", field="branch")
+        raise NotFound(missing, field=field)
+    return dict(row)
+
+
+def branch(engine: Engine, code: str) -> Branch:
+    missing = f"no branch {code!r} (`purecredit branches` lists them)"
+    row = row_by_key(engine, BRANCHES, code, missing, "branch")
     return Branch(row["code"], row["name"], row["level"], row["parent"])
 
 
@@ -170,14 +179,7 @@ def record_consent(
 
 def check_consent(engine: Engine, consent_id: str, subject: str, on: date) -> None:
     """A consent that exists, is the subject's, is for credit and is valid on the date."""
-    with engine.connect() as connection:
-        row = (
-            connection.execute(select(CONSENTS).where(CONSENTS.c.consent_id == consent_id))
-            .mappings()
-            .first()
-        )
-    if row is None:
-        raise NotFound(f"no consent {consent_id!r}", field="consent")
+    row = row_by_key(engine, CONSENTS, consent_id, f"no consent {consent_id!r}", "consent")
     if row["subject"] != subject or row["purpose"] != PURPOSE:
         raise Invalid(f"consent {consent_id} is not this applicant's for credit", field="consent")
     if row["valid_until"] < on:
@@ -209,13 +211,13 @@ def store_decision(
                 line=record["line"],
                 rate=record["rate"],
                 decided_at=datetime.now(UTC),
-                record=_json(record),
-                inputs=_json(inputs),
+                record=as_stored(record),
+                inputs=as_stored(inputs),
             )
         )
 
 
-def _json(value: dict[str, Any]) -> dict[str, Any]:
+def as_stored(value: dict[str, Any]) -> dict[str, Any]:
     """Through JSON text and back: what the database will give back, so that a replay compares
     like with like (tuples become lists, floats stay exact)."""
     parsed: dict[str, Any] = json.loads(json.dumps(value, ensure_ascii=False, allow_nan=False))
@@ -223,15 +225,7 @@ def _json(value: dict[str, Any]) -> dict[str, Any]:
 
 
 def decision(engine: Engine, decision_id: str) -> dict[str, Any]:
-    with engine.connect() as connection:
-        row = (
-            connection.execute(select(DECISIONS).where(DECISIONS.c.decision_id == decision_id))
-            .mappings()
-            .first()
-        )
-    if row is None:
-        raise NotFound(f"no decision {decision_id!r}", field="decision")
-    return dict(row)
+    return row_by_key(engine, DECISIONS, decision_id, f"no decision {decision_id!r}", "decision")
 
 
 def decision_ids(engine: Engine) -> list[str]:

@@ -38,7 +38,7 @@ from purecredit.core.errors import Invalid
 from purecredit.ingest.catalog import Catalog
 from purecredit.profile.compute import profile
 from purecredit.profile.feature import Kind
-from purecredit.profile.features import LEGAL_REP_PREFIX, PERSON_MODULES, modules
+from purecredit.profile.features import LEGAL_REP_PREFIX, modules
 from purecredit.profile.spine import make_spine, months_before
 from purecredit.score.outcomes import outcomes
 
@@ -88,7 +88,7 @@ def characteristics(kind: Kind, catalog: Catalog) -> list[str]:
     def usable(module_kind: Kind) -> list[str]:
         return [
             f.name
-            for m in (PERSON_MODULES if module_kind == "person" else modules(module_kind))
+            for m in modules(module_kind)
             for f in m.features
             if not (set(f.sources) & sensitive)
             and f.dtype != "date"

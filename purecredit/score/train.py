@@ -343,7 +343,7 @@ def train_county(
         report.rows[kind] = _counts(frame)
         _check_trainable(kind, report.rows[kind], n_folds)
     person_names = characteristics("person", catalog)
-    pooled = _fit_and_register(trainer, report, "person", "person", persons, person_names, dates)
+    pooled, _ = _fit_and_register(trainer, report, "person", "person", persons, person_names, dates)
     for segment in PERSON_SEGMENTS:
         rows = persons[persons["segment"] == segment]
         name = f"person_{segment}"
@@ -356,11 +356,10 @@ def train_county(
     own_names = [
         n for n in characteristics("enterprise", catalog) if not n.startswith(LEGAL_REP_PREFIX)
     ]
-    fitted = trainer.fit("enterprise_only", firms, own_names)
-    own = trainer.register("enterprise_only", "enterprise", firms, own_names, fitted, dates)
-    for name, model in own.items():
-        report.models.append(_figures(model, name == fitted.cv.champion))
-    _two_layer(trainer, report, firms, own[fitted.cv.champion], fitted, pooled, dates)
+    own, fitted = _fit_and_register(
+        trainer, report, "enterprise_only", "enterprise", firms, own_names, dates
+    )
+    _two_layer(trainer, report, firms, own, fitted, pooled, dates)
     return report
 
 
@@ -384,13 +383,14 @@ def _fit_and_register(
     frame: pd.DataFrame,
     names: list[str],
     dates: Dates,
-) -> RegisteredModel:
-    """Fit and register a segment's two models; returns the champion."""
+) -> tuple[RegisteredModel, _Fitted]:
+    """Fit and register a segment's two models; returns the champion and the fit (its
+    out-of-fold PDs are what the two-layer stack learns from)."""
     fitted = trainer.fit(segment, frame, names)
     models = trainer.register(segment, kind, frame, names, fitted, dates)
     for name, model in models.items():
         report.models.append(_figures(model, name == fitted.cv.champion))
-    return models[fitted.cv.champion]
+    return models[fitted.cv.champion], fitted
 
 
 def _two_layer(

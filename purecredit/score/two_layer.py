@@ -120,14 +120,28 @@ class Linked:
     def features(self) -> list[str]:
         return [*self.enterprise.features, *(LEGAL_REP_PREFIX + f for f in self.person.features)]
 
+    def _rep_columns(
+        self, columns: Mapping[str, np.ndarray], n: int
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The representative's columns under the person model's names, and which rows know
+        anything of the representative (a firm with every `legal_rep_` column missing has no
+        second layer)."""
+        rep = {f: np.asarray(columns[LEGAL_REP_PREFIX + f]) for f in self.person.features}
+        known = np.zeros(n, dtype=bool)
+        for values in rep.values():
+            known |= ~pd.isna(values)
+        return rep, known
+
+    def _rep_record(self, record: Mapping[str, object]) -> tuple[dict[str, object], bool]:
+        """`_rep_columns` for one firm."""
+        rep = {f: record.get(LEGAL_REP_PREFIX + f) for f in self.person.features}
+        return rep, any(not _missing(v) for v in rep.values())
+
     def layers(self, columns: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(enterprise PD, representative PD) of each row; the latter NaN for a firm whose
         representative is unknown (every `legal_rep_` column missing)."""
         own = self.enterprise.pd_batch(columns)
-        rep_columns = {f: np.asarray(columns[LEGAL_REP_PREFIX + f]) for f in self.person.features}
-        known = np.zeros(len(own), dtype=bool)
-        for values in rep_columns.values():
-            known |= ~pd.isna(values)
+        rep_columns, known = self._rep_columns(columns, len(own))
         rep = self.person.pd_batch(rep_columns)
         return own, np.where(known, rep, np.nan)
 
@@ -146,10 +160,7 @@ class Linked:
         log-odds: a layer's own impact (points lost, or log-odds) in log-odds, times the
         stack's weight on that layer. The representative's reasons say so in both languages."""
         own = self.enterprise.reasons(columns, top=top)
-        rep_columns = {f: np.asarray(columns[LEGAL_REP_PREFIX + f]) for f in self.person.features}
-        known = np.zeros(len(own), dtype=bool)
-        for values in rep_columns.values():
-            known |= ~pd.isna(values)
+        rep_columns, known = self._rep_columns(columns, len(own))
         rep = self.person.reasons(rep_columns, top=top)
         return [self._merge(firm, rep[i] if known[i] else [], top) for i, firm in enumerate(own)]
 
@@ -174,14 +185,12 @@ class Linked:
     def pd_one(self, record: Mapping[str, object]) -> float:
         """The combined PD of one firm, without pandas."""
         own = self.enterprise.pd_one(record)
-        rep_record = {f: record.get(LEGAL_REP_PREFIX + f) for f in self.person.features}
-        known = any(not _missing(v) for v in rep_record.values())
+        rep_record, known = self._rep_record(record)
         rep = self.person.pd_one(rep_record) if known else float("nan")
         return float(self.stack.predict(np.array([own]), np.array([rep]))[0])
 
     def reasons_one(self, record: Mapping[str, object], *, top: int = 4) -> list[Reason]:
-        rep_record = {f: record.get(LEGAL_REP_PREFIX + f) for f in self.person.features}
-        known = any(not _missing(v) for v in rep_record.values())
+        rep_record, known = self._rep_record(record)
         rep = self.person.reasons_one(rep_record, top=top) if known else []
         return self._merge(self.enterprise.reasons_one(record, top=top), rep, top)
 
