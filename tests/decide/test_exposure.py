@@ -472,9 +472,15 @@ def test_concurrent_first_grants_open_one_line(url: str) -> None:
     assert Counter(r.granted for r in results) == {True: 5, False: 15}
     engine = make_engine(url)
     try:
-        report = exposure(engine, ENTERPRISE)
-        assert report["group"] == f"g:{OTHER}" and report == exposure(engine, OTHER)
+        report = exposure(engine, OTHER)
+        assert report["group"] == f"g:{OTHER}"
         assert report["granted"] == "50000.00" and report["available"] == "5000.00"
+        # Which requests win the race is timing: the firm joins its representative's group
+        # only with a grant of its own (a refused grant joins nothing).
+        if any(line["subject"] == ENTERPRISE for line in report["lines"]):
+            assert exposure(engine, ENTERPRISE) == report
+        else:
+            assert exposure(engine, ENTERPRISE)["group"] is None
         assert len(report["lines"]) == len({(x["subject"], x["product"]) for x in report["lines"]})
     finally:
         engine.dispose()
