@@ -198,6 +198,9 @@ class Counter:
                 amount=Decimal(decision.increase),
                 unified_limit=Decimal(decision.unified_limit),
                 decision_id=decision_id,
+                # Raise the line to what was decided, not by the increase: applications
+                # decided on the same standing must not each add theirs to one line.
+                up_to=Decimal(decision.line),
             )
             granted, grant = result.granted, result.to_dict()
         store.store_decision(

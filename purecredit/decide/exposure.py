@@ -23,7 +23,13 @@ enterprise with a known legal representative joins the representative's group (c
 missing), taking its lines along if it was in another group; without one it has its own.
 
 A grant for a product in which the subject already has an active line is an *increase* of
-that line by `amount` (never a parallel line); otherwise it opens a line of `amount`. The
+that line by `amount` (never a parallel line); otherwise it opens a line of `amount`. A
+decision computes its increase from the standing it read *before* the lock, so two concurrent
+applications that both saw "no line" would otherwise both add their increase to one line,
+leaving a line larger than any decision approved (and beyond the authority that approved it).
+A caller that decided on a target line passes it as `up_to`: the grant then raises the line
+*to* `up_to` under the lock, adding only what it lacks now (nothing if a concurrent grant got
+there first), and never cuts it. The
 assessment that comes with the grant sets the group's unified limit (the latest assessment
 governs). If the group's active line limits would then exceed it, the grant is refused with
 the amount still available, and nothing at all is changed (the transaction is rolled back).
@@ -282,6 +288,32 @@ def _write_transaction(engine: Engine) -> Iterator[Connection]:
         connection.exec_driver_sql("COMMIT")
 
 
+@contextmanager
+def _snapshot(engine: Engine) -> Iterator[Connection]:
+    """One read-only transaction whose statements all see the same committed state.
+
+    `connection.begin()` alone does not give that: PostgreSQL's READ COMMITTED takes a new
+    snapshot per statement, and pysqlite sends no BEGIN before a SELECT at all, so a report
+    read in several statements could pair the lines after a concurrent grant with the unified
+    limit from before it (granted above the limit, on paper). PostgreSQL reads at REPEATABLE
+    READ (a read-only transaction there never fails to serialise); SQLite begins a deferred
+    transaction itself, whose first read fixes the WAL snapshot until it ends."""
+    with engine.connect() as connection:
+        if connection.dialect.name != "sqlite":
+            connection.execution_options(isolation_level="REPEATABLE READ")
+            with connection.begin():
+                yield connection
+            return
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        connection.exec_driver_sql("BEGIN")
+        try:
+            yield connection
+        finally:
+            driver = connection.connection.dbapi_connection
+            if driver is not None and getattr(driver, "in_transaction", True):
+                connection.exec_driver_sql("ROLLBACK")  # it wrote nothing
+
+
 def _run(engine: Engine, work: Callable[[Connection], T]) -> T:
     """Run `work` in one locking transaction, retrying it whole on a PostgreSQL deadlock or
     serialisation failure (the losing attempt was rolled back, so it changed nothing). A
@@ -418,13 +450,18 @@ def grant(
     amount: Decimal,
     unified_limit: Decimal,
     decision_id: str | None,
+    up_to: Decimal | None = None,
 ) -> GrantResult:
     """Grant `amount` more credit to `subject` for `product` at `branch`, within the group's
     unified limit, in one locking ledger transaction (see the module docstring).
 
     The group is resolved (and created / joined) first; its unified limit is set to
     `unified_limit`; an existing active line for `(subject, product)` is increased by
-    `amount`, else a line of `amount` is opened. Refused, with nothing changed, if the group's
+    `amount`, else a line of `amount` is opened. With `up_to` (the line the decision approved,
+    `amount` being what it expected to add), the line is instead raised to `up_to` as it
+    stands under the lock: what is added is `up_to` less the current line (`amount` unless a
+    concurrent grant raised the line meanwhile), nothing when the line already reaches it;
+    the result's `amount` is what was added. Refused, with nothing changed, if the group's
     active line limits would exceed the unified limit. Raises `Invalid` for bad input."""
     subject = _text(subject, "subject", 100)
     rep = None if legal_rep is None or legal_rep == subject else _text(legal_rep, "legal_rep", 100)
@@ -433,6 +470,7 @@ def grant(
     amount = _amount(amount, "amount")
     unified_limit = _amount(unified_limit, "unified_limit", positive=False)
     decision = None if decision_id is None else _text(decision_id, "decision_id", 100)
+    target_line = None if up_to is None else _amount(up_to, "up_to")
 
     def work(connection: Connection) -> GrantResult:
         target = group_of(connection, subject, rep)
@@ -457,7 +495,13 @@ def grant(
         existing = next(
             (ln for ln in lines if ln.subject == subject and ln.product == product), None
         )
-        after = granted_before + amount
+        adding = amount
+        if target_line is not None:
+            # Relative to the line as it stands now, under the lock, not as the decision saw
+            # it: a concurrent grant may already have raised it (see the module docstring).
+            held = Decimal("0.00") if existing is None else _dec(existing.limit)
+            adding = max(target_line - held, Decimal("0.00"))
+        after = granted_before + adding
         if after > unified_limit:
             raise _Refused(
                 GrantResult(
@@ -465,7 +509,7 @@ def grant(
                     group_id=target,
                     line_id=None if existing is None else existing.line_id,
                     increase=existing is not None,
-                    amount=amount,
+                    amount=adding,
                     line_limit=None if existing is None else _dec(existing.limit),
                     unified_limit=unified_limit,
                     group_granted=granted_before,
@@ -475,15 +519,16 @@ def grant(
             )
         if existing is not None:
             line_id = existing.line_id
-            line_limit = _dec(existing.limit) + amount
-            connection.execute(
-                update(credit_lines)
-                .where(credit_lines.c.line_id == line_id)
-                .values(limit=line_limit, decision_id=decision, updated_at=now)
-            )
+            line_limit = _dec(existing.limit) + adding
+            if adding > 0:  # else the line already reaches `up_to`: it is left as it is
+                connection.execute(
+                    update(credit_lines)
+                    .where(credit_lines.c.line_id == line_id)
+                    .values(limit=line_limit, decision_id=decision, updated_at=now)
+                )
         else:
             line_id = f"L{uuid.uuid4().hex}"
-            line_limit = amount
+            line_limit = adding
             connection.execute(
                 sa_insert(credit_lines).values(
                     line_id=line_id,
@@ -504,7 +549,7 @@ def grant(
             group_id=target,
             line_id=line_id,
             increase=existing is not None,
-            amount=amount,
+            amount=adding,
             line_limit=line_limit,
             unified_limit=unified_limit,
             group_granted=after,
@@ -623,7 +668,7 @@ def exposure(engine: Engine, subject: str) -> dict[str, Any]:
     a group has zeros, ``"group": None`` and no lines. Read in one snapshot transaction."""
     subject = _text(subject, "subject", 100)
     zero = Decimal("0.00")
-    with engine.connect() as connection, connection.begin():
+    with _snapshot(engine) as connection:
         group_id = _member_group(connection, subject)
         if group_id is None:
             return {

@@ -4,7 +4,8 @@ applicant may ask for a person to review an automated decision (PIPL art. 24).
 A review row is opened with the decision (a refer names the branch level whose authority it
 needs) or at the applicant's request. A reviewer acts with their identity and level; one whose
 level's manual authority (`authority.can_approve`) does not cover the line and grade is
-refused, and nothing changes. Approving grants the line in the unified-limit ledger; if the
+refused, and nothing changes. Approving grants the line in the unified-limit ledger (raising
+the customer's line to the one decided, whatever it has become meanwhile); if the
 ledger no longer has room (other lines granted meanwhile) the approval is refused and the
 review stays open. Every step is recorded; a review is closed once.
 """
@@ -138,6 +139,10 @@ def close(
             amount=Decimal(increase),
             unified_limit=Decimal(record["unified_limit"]),
             decision_id=decision_id,
+            # The line the decision approved, not the increase alone: the review may come
+            # long after the decision, when another application has raised the line already;
+            # adding the stale increase on top would pass what anyone approved.
+            up_to=Decimal(record["line"]),
         )
         if not result.granted:
             _set(engine, decision_id, status, "open", reviewer=None, reviewer_level=None,

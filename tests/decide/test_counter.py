@@ -1,79 +1,28 @@
 """The counter on a small county with trained models, online profiles and the ledger: an
 application decided, granted against the unified limit, stored and replayed exactly; errors
-that change nothing; the command line."""
+that change nothing; the command line. The county and the `desk` are in `conftest.py`."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from purecredit.cli.main import app
 from purecredit.core.errors import Invalid, NotFound
-from purecredit.core.settings import Settings, get_settings
+from purecredit.core.settings import get_settings
 from purecredit.decide import exposure, store
+from purecredit.decide.applications import month_of_walk_ins, outlets_of, run_asks
 from purecredit.decide.counter import Counter
-from purecredit.ingest.catalog import load_catalog
-from purecredit.ingest.pipeline import ingest_directory
-from purecredit.ingest.protect import Protector
-from purecredit.profile.build import build_profiles
-from purecredit.score.train import train_county
-from purecredit.store.lake import Lake
-from purecredit.store.ledger import ledger_engine
-from purecredit.synth.config import SynthConfig
-from purecredit.synth.county import build_county
+from tests.decide.conftest import AS_OF, Desk
 
-AS_OF = date(2026, 1, 5)
 OUTLET = "341602001"
-
-
-@dataclass
-class Desk:
-    county: Path
-    home: Path
-    counter: Counter
-    people: pd.DataFrame  # resident IDs, with the model's PD, best first
-
-
-@pytest.fixture(scope="module")
-def desk(tmp_path_factory: pytest.TempPathFactory) -> Desk:
-    county = tmp_path_factory.mktemp("county")
-    build_county(SynthConfig(people=6000, seed=5), county)
-    home = tmp_path_factory.mktemp("home")
-    settings = Settings(home=home)
-    engine = ledger_engine(settings)
-    lake = Lake(home / "lake")
-    catalog = load_catalog()
-    protector = Protector.from_settings(settings, engine)
-    ingest_directory(county, catalog=catalog, lake=lake, protector=protector,
-                     observed_at=datetime(2026, 1, 5))  # fmt: skip
-    build_profiles(lake, catalog, engine, AS_OF)
-    # Only the pooled person model and the enterprise models: enough to decide, and quick.
-    train_county(lake, catalog, home, n_folds=3, min_bads=10**9)
-    counter = Counter(settings, engine)
-    store.sync_branches(engine, lake, catalog)
-    register = pd.read_parquet(county / "sources" / "population_register" /
-                               "population_register.parquet")  # fmt: skip
-    ids = register["公民身份号码"].astype(str)
-    born = pd.to_datetime(register["出生日期"], errors="coerce")  # the register has defects
-    adults = ids[(born < "1990-01-01") & (born > "1966-01-01")].tolist()
-    model = counter.model_for("person", "other")
-    rows = []
-    for resident_id in adults[:400]:
-        _, key, _ = _key(counter, resident_id)
-        profile = counter.profiles["person"].get(key)
-        if profile is not None:
-            columns = {f: [profile.get(f)] for f in model.features}
-            rows.append((resident_id, float(model.pd_batch(columns)[0])))  # type: ignore[arg-type]
-    people = pd.DataFrame(rows, columns=["resident_id", "pd"]).sort_values("pd")
-    return Desk(county, home, counter, people.reset_index(drop=True))
 
 
 def _key(counter: Counter, resident_id: str) -> tuple[str, str, str]:
@@ -203,28 +152,33 @@ def test_the_command_line(desk: Desk, as_home: Path) -> None:
     assert wrong.exit_code == 1 and "no branch" in wrong.output
 
 
-def test_a_month_of_walk_ins_is_decided_every_way(desk: Desk) -> None:
-    from purecredit.decide.walkins import run_month, walk_ins
-
+def test_a_month_of_walk_ins_is_decided_every_way_and_replays(desk: Desk) -> None:
     counter = desk.counter
-    outlets = [b.code for b in store.branches(counter.engine) if b.level == "outlet"]
-    expected = len(list(walk_ins(desk.county, outlets)))
-    before = _count(counter, "decisions")
-    counts = run_month(counter, desk.county)
-    assert sum(counts.values()) == expected > 50
+    month = month_of_walk_ins(desk.county, outlets_of(counter), "2026-01", from_day=AS_OF)
+    # Some customers come back a day later and are answered from the line they were given.
+    month += [replace(a, received_at=a.received_at + timedelta(days=1)) for a in month[:80]]
+    before = set(store.decision_ids(counter.engine))
+    counts = run_asks(counter, month)
+    assert sum(counts.values()) == len(month)
     assert counts.get("approve", 0) > 0 and counts.get("decline", 0) > 0
-    # Every application that was not an error left exactly one stored decision.
-    assert _count(counter, "decisions") - before == expected - counts.get("error", 0)
+    assert counts.get("refer", 0) > 0
+    # Every application that was not an error left exactly one stored decision...
+    made = [i for i in store.decision_ids(counter.engine) if i not in before]
+    assert len(made) == len(month) - counts.get("error", 0)
+    # ...which replays exactly, including the second applications' answers from a line.
+    replayed = [counter.replay(i) for i in made]
+    assert all(r["same"] for r in replayed), [r for r in replayed if not r["same"]][:3]
+    answered = [store.decision(counter.engine, i)["record"] for i in made]
+    assert any(r["working"]["standing"]["line"] for r in answered)
 
 
 def test_referred_decisions_wait_for_a_reviewer_with_the_authority(desk: Desk) -> None:
     from purecredit.decide import review
     from purecredit.decide.authority import can_approve
-    from purecredit.decide.walkins import run_month
 
     counter = desk.counter
     if not review.open_reviews(counter.engine):
-        run_month(counter, desk.county)
+        run_asks(counter, month_of_walk_ins(desk.county, outlets_of(counter), "2026-01"))
     waiting = [r for r in review.open_reviews(counter.engine) if r["kind"] == "refer"]
     assert waiting, "a month of walk-ins refers some applications"
     for r in waiting:  # every refer opened a review, needing the level the decision named
