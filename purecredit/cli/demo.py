@@ -17,8 +17,8 @@ from purecredit.cli.synth import build, show
 from purecredit.core.errors import PurecreditError
 from purecredit.core.settings import Settings, get_settings
 from purecredit.decide import store
+from purecredit.decide.applications import month_of_walk_ins, outlets_of, run_asks
 from purecredit.decide.counter import Counter
-from purecredit.decide.walkins import run_month
 from purecredit.ingest.catalog import load_catalog
 from purecredit.score import registry
 from purecredit.store.lake import Lake
@@ -68,8 +68,11 @@ def demo(
             console.print(f"[yellow]no credit models trained: {exc}[/yellow]")
             return _serve(settings, host, port) if serve_after else None
         # A fresh demo has decisions of every kind to look at: a month of walk-ins.
-        with steps("a month of applications") as advance:
-            counts = run_month(Counter(settings, engine), target, advance)
+        counter = Counter(settings, engine)
+        asks = month_of_walk_ins(target, outlets_of(counter), delivered.strftime("%Y-%m"),
+                                 from_day=delivered.date())  # fmt: skip
+        with steps("a month of applications", len(asks)) as advance:
+            counts = run_asks(counter, asks, advance)
         console.print("applications: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     else:
         console.print(f"models already trained in {registry.models_dir(settings.home)}")

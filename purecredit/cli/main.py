@@ -7,7 +7,7 @@ import logging
 
 import typer
 
-from purecredit.cli import catalog, decide, demo, ingest, model, profile, synth
+from purecredit.cli import applications, catalog, decide, demo, ingest, model, profile, synth
 
 app = typer.Typer(
     name="purecredit",
@@ -29,6 +29,8 @@ app.command(name="apply")(decide.apply)
 app.command(name="exposure")(decide.exposure)
 app.add_typer(decide.decision_app, name="decision")
 app.add_typer(decide.review_app, name="review")
+app.add_typer(applications.app, name="applications")
+app.command(name="simulate")(applications.simulate)
 
 
 @app.callback()
