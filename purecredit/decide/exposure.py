@@ -42,12 +42,10 @@ money as strings with two decimals (``"12345.00"``), exact and JSON-friendly.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -66,16 +64,14 @@ from sqlalchemy import (
 )
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
 
 from purecredit.core.errors import Invalid, NotFound
+from purecredit.store.ledger import Refused, Retry, run_locked, snapshot
 
 CENT = Decimal("0.01")
 MONEY = Numeric(18, 2, asdecimal=True)
 ACTIVE = "active"
 CLOSED = "closed"
-_RETRIES = 8  # PostgreSQL deadlock / serialisation failures retried whole
-_RETRY_SQLSTATES = {"40P01", "40001"}
 
 metadata = MetaData()
 
@@ -249,92 +245,6 @@ def _dec(value: Any) -> Decimal:
 # ----------------------------------------------------------------------------- locking
 
 
-T = TypeVar("T")
-
-
-class _Refused(Exception):
-    """Raised inside a unit of work to roll it back whole and hand back `result`."""
-
-    def __init__(self, result: Any) -> None:
-        super().__init__("refused")
-        self.result = result
-
-
-class _Retry(Exception):
-    """The state read before the lock changed before the lock was granted: start again."""
-
-
-@contextmanager
-def _write_transaction(engine: Engine) -> Iterator[Connection]:
-    """One ledger transaction that may lock: SQLite's begins IMMEDIATE (write lock first)."""
-    with engine.connect() as connection:
-        if connection.dialect.name != "sqlite":
-            with connection.begin():
-                yield connection
-            return
-        # pysqlite's own transaction handling defers BEGIN to the first write; hand it the
-        # driver's autocommit mode and begin ourselves (SQLAlchemy's documented recipe).
-        connection.execution_options(isolation_level="AUTOCOMMIT")
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            yield connection
-        except BaseException:
-            # The driver may already have ended it (e.g. on a disk I/O error): roll back once.
-            if connection.connection.dbapi_connection is not None and getattr(
-                connection.connection.dbapi_connection, "in_transaction", True
-            ):
-                connection.exec_driver_sql("ROLLBACK")
-            raise
-        connection.exec_driver_sql("COMMIT")
-
-
-@contextmanager
-def _snapshot(engine: Engine) -> Iterator[Connection]:
-    """One read-only transaction whose statements all see the same committed state.
-
-    `connection.begin()` alone does not give that: PostgreSQL's READ COMMITTED takes a new
-    snapshot per statement, and pysqlite sends no BEGIN before a SELECT at all, so a report
-    read in several statements could pair the lines after a concurrent grant with the unified
-    limit from before it (granted above the limit, on paper). PostgreSQL reads at REPEATABLE
-    READ (a read-only transaction there never fails to serialise); SQLite begins a deferred
-    transaction itself, whose first read fixes the WAL snapshot until it ends."""
-    with engine.connect() as connection:
-        if connection.dialect.name != "sqlite":
-            connection.execution_options(isolation_level="REPEATABLE READ")
-            with connection.begin():
-                yield connection
-            return
-        connection.execution_options(isolation_level="AUTOCOMMIT")
-        connection.exec_driver_sql("BEGIN")
-        try:
-            yield connection
-        finally:
-            driver = connection.connection.dbapi_connection
-            if driver is not None and getattr(driver, "in_transaction", True):
-                connection.exec_driver_sql("ROLLBACK")  # it wrote nothing
-
-
-def _run(engine: Engine, work: Callable[[Connection], T]) -> T:
-    """Run `work` in one locking transaction, retrying it whole on a PostgreSQL deadlock or
-    serialisation failure (the losing attempt was rolled back, so it changed nothing). A
-    `_Refused` inside `work` rolls the transaction back and returns its result."""
-    for attempt in range(_RETRIES):
-        try:
-            with _write_transaction(engine) as connection:
-                return work(connection)
-        except _Refused as refused:
-            result: T = refused.result
-            return result
-        except _Retry:
-            continue
-        except DBAPIError as exc:
-            state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-            if state in _RETRY_SQLSTATES and attempt < _RETRIES - 1:
-                continue
-            raise
-    raise RuntimeError("the credit group kept changing while waiting for its lock")
-
-
 def _insert_ignore(connection: Connection, table: Table, values: dict[str, Any]) -> None:
     """Insert a row unless its key exists (two first requests for a customer may race)."""
     if connection.dialect.name == "postgresql":
@@ -404,7 +314,7 @@ def join(connection: Connection, subject: str, group_id: str) -> None:
         # Two first requests for one subject may put it in different groups: the one that
         # lost the race starts again (and then locks the group the subject is in).
         if _member_group(connection, subject) != group_id:
-            raise _Retry
+            raise Retry
         return
     connection.execute(
         update(credit_group_members)
@@ -483,7 +393,7 @@ def grant(
         if group_of(connection, subject, rep) != target or (
             _member_group(connection, subject) != current
         ):
-            raise _Retry
+            raise Retry
         now = _now()
         if rep is not None:
             join(connection, rep, target)
@@ -503,7 +413,7 @@ def grant(
             adding = max(target_line - held, Decimal("0.00"))
         after = granted_before + adding
         if after > unified_limit:
-            raise _Refused(
+            raise Refused(
                 GrantResult(
                     granted=False,
                     group_id=target,
@@ -556,7 +466,7 @@ def grant(
             available=unified_limit - after,
         )
 
-    return _run(engine, work)
+    return run_locked(engine, work)
 
 
 def _lock_line(connection: Connection, line_id: str) -> Any:
@@ -569,7 +479,7 @@ def _lock_line(connection: Connection, line_id: str) -> Any:
     _lock_groups(connection, {group_id})
     line = connection.execute(select(credit_lines).where(credit_lines.c.line_id == line_id)).one()
     if line.group_id != group_id:
-        raise _Retry
+        raise Retry
     return line
 
 
@@ -591,7 +501,7 @@ def draw(engine: Engine, *, line_id: str, amount: Decimal, branch: str) -> DrawR
         elif drawn + amount > limit:
             reason = "exceeds_line_limit"
         if reason is not None:
-            raise _Refused(
+            raise Refused(
                 DrawResult(
                     drawn=False,
                     line_id=line_id,
@@ -632,7 +542,7 @@ def draw(engine: Engine, *, line_id: str, amount: Decimal, branch: str) -> DrawR
             available=limit - drawn - amount,
         )
 
-    return _run(engine, work)
+    return run_locked(engine, work)
 
 
 def close_line(engine: Engine, line_id: str) -> None:
@@ -652,7 +562,7 @@ def close_line(engine: Engine, line_id: str) -> None:
         )
         _bump(connection, line.group_id, now)
 
-    _run(engine, work)
+    run_locked(engine, work)
 
 
 # ----------------------------------------------------------------------------- reading
@@ -668,7 +578,7 @@ def exposure(engine: Engine, subject: str) -> dict[str, Any]:
     a group has zeros, ``"group": None`` and no lines. Read in one snapshot transaction."""
     subject = _text(subject, "subject", 100)
     zero = Decimal("0.00")
-    with _snapshot(engine) as connection:
+    with snapshot(engine) as connection:
         group_id = _member_group(connection, subject)
         if group_id is None:
             return {

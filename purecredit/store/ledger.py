@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
-from sqlalchemy import Engine, Table, create_engine, event, insert
+from sqlalchemy import Connection, Engine, Table, create_engine, event, insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from purecredit.core.settings import Settings
@@ -78,3 +79,93 @@ def replace_table(
             if progress:
                 progress(len(records))
     return int(rows.num_rows)
+
+
+# ----------------------------------------------------------------------------- locking
+
+_RETRIES = 8  # PostgreSQL deadlock / serialisation failures retried whole
+_RETRY_SQLSTATES = {"40P01", "40001"}
+T = TypeVar("T")
+
+
+class Refused(Exception):
+    """Raised inside a unit of work to roll it back whole and hand back `result`."""
+
+    def __init__(self, result: Any) -> None:
+        super().__init__("refused")
+        self.result = result
+
+
+class Retry(Exception):
+    """The state read before the lock changed before the lock was granted: start again."""
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """One ledger transaction that may lock: SQLite's begins IMMEDIATE (write lock first)."""
+    with engine.connect() as connection:
+        if connection.dialect.name != "sqlite":
+            with connection.begin():
+                yield connection
+            return
+        # pysqlite's own transaction handling defers BEGIN to the first write; hand it the
+        # driver's autocommit mode and begin ourselves (SQLAlchemy's documented recipe).
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield connection
+        except BaseException:
+            # The driver may already have ended it (e.g. on a disk I/O error): roll back once.
+            if connection.connection.dbapi_connection is not None and getattr(
+                connection.connection.dbapi_connection, "in_transaction", True
+            ):
+                connection.exec_driver_sql("ROLLBACK")
+            raise
+        connection.exec_driver_sql("COMMIT")
+
+
+@contextmanager
+def snapshot(engine: Engine) -> Iterator[Connection]:
+    """One read-only transaction whose statements all see the same committed state.
+
+    `connection.begin()` alone does not give that: PostgreSQL's READ COMMITTED takes a new
+    snapshot per statement, and pysqlite sends no BEGIN before a SELECT at all, so a report
+    read in several statements could pair the lines after a concurrent grant with the unified
+    limit from before it (granted above the limit, on paper). PostgreSQL reads at REPEATABLE
+    READ (a read-only transaction there never fails to serialise); SQLite begins a deferred
+    transaction itself, whose first read fixes the WAL snapshot until it ends."""
+    with engine.connect() as connection:
+        if connection.dialect.name != "sqlite":
+            connection.execution_options(isolation_level="REPEATABLE READ")
+            with connection.begin():
+                yield connection
+            return
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        connection.exec_driver_sql("BEGIN")
+        try:
+            yield connection
+        finally:
+            driver = connection.connection.dbapi_connection
+            if driver is not None and getattr(driver, "in_transaction", True):
+                connection.exec_driver_sql("ROLLBACK")  # it wrote nothing
+
+
+def run_locked(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """Run `work` in one locking transaction, retrying it whole on a PostgreSQL deadlock or
+    serialisation failure (the losing attempt was rolled back, so it changed nothing). A
+    `Refused` inside `work` rolls the transaction back and returns its result."""
+    for attempt in range(_RETRIES):
+        try:
+            with write_transaction(engine) as connection:
+                return work(connection)
+        except Refused as refused:
+            result: T = refused.result
+            return result
+        except Retry:
+            continue
+        except DBAPIError as exc:
+            state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+            if state in _RETRY_SQLSTATES and attempt < _RETRIES - 1:
+                continue
+            raise
+    raise RuntimeError("the rows kept changing while waiting for their lock")
