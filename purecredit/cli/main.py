@@ -7,7 +7,18 @@ import logging
 
 import typer
 
-from purecredit.cli import applications, catalog, decide, demo, ingest, model, profile, synth
+from purecredit.cli import (
+    applications,
+    audit,
+    catalog,
+    clients,
+    decide,
+    demo,
+    ingest,
+    model,
+    profile,
+    synth,
+)
 
 app = typer.Typer(
     name="purecredit",
@@ -31,6 +42,8 @@ app.add_typer(decide.decision_app, name="decision")
 app.add_typer(decide.review_app, name="review")
 app.add_typer(applications.app, name="applications")
 app.command(name="simulate")(applications.simulate)
+app.add_typer(clients.app, name="clients")
+app.add_typer(audit.app, name="audit")
 
 
 @app.callback()
