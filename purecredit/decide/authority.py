@@ -9,7 +9,7 @@ approve it (`refer_to` None, `covered` False: the engine declines or cuts the am
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from purecredit.core.errors import Invalid
 from purecredit.decide.policy import LEVELS, BranchLevel, Policy, grade_number
@@ -24,7 +24,14 @@ class AuthorityResult:
     reason_en: str
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """`dataclasses.asdict` without its deep copy of plain immutable values."""
+        return {
+            "auto": self.auto,
+            "refer_to": self.refer_to,
+            "covered": self.covered,
+            "reason_zh": self.reason_zh,
+            "reason_en": self.reason_en,
+        }
 
 
 def _level_index(level: str) -> int:

@@ -91,9 +91,12 @@ class Counter:
             return load_policy(self.policy.split.challenger)
         return self.policy
 
+    @cache  # noqa: B019 - one Counter per process; the cache lives as long as it
     def model_for(self, kind: str, segment: str) -> registry.RegisteredModel:
         """The champion that scores a subject: the person segment's own, else the pooled
-        person model; for a firm, the two-layer enterprise model."""
+        person model; for a firm, the two-layer enterprise model. Resolved once per segment,
+        as `_model` loads each champion once: reading the champion files again for every
+        application cost more than the rest of choosing a model."""
         if kind == "enterprise":
             return self._model("enterprise", None)
         own = f"person_{segment}"
@@ -113,17 +116,36 @@ class Counter:
             ).first()
         return None if row is None else str(row[0])
 
-    def standing(self, subject: str, product: str) -> Standing:
-        now = exposure.exposure(self.engine, subject)
+    def standing(self, subject: str, product: str, legal_rep: str | None = None) -> Standing:
+        """The subject's group in the unified-limit ledger, as `exposure.exposure` reports it
+        (the sum of the group's active lines, and the subject's oldest active line for the
+        product). A firm with a known legal representative is read in the representative's
+        group, which is where `exposure.grant` will put it (`exposure.group_of`): read in its
+        own, a firm's first application would be decided as if the representative's lines
+        were not there, approved, then refused by the ledger. Read with one statement of only
+        what a decision needs, the active lines of the group: one statement is one snapshot,
+        and takes a third of the time of `exposure`'s three plus the money formatting of
+        every line."""
+        lines = exposure.credit_lines
+        active = text(
+            'SELECT l.subject, l.product, l."limit" FROM credit_group_members m '
+            "JOIN credit_lines l ON l.group_id = m.group_id "
+            "WHERE m.subject = :subject AND l.status = :active "
+            "ORDER BY l.created_at, l.line_id"
+        ).columns(lines.c.subject, lines.c.product, lines.c.limit)  # the ledger's money type
+        with self.engine.connect() as connection:
+            anchor = legal_rep if legal_rep else subject
+            rows = connection.execute(active, {"subject": anchor, "active": exposure.ACTIVE}).all()
+        limits = [Decimal(str(row.limit)).quantize(exposure.CENT) for row in rows]
         line = next(
             (
-                float(x["limit"])
-                for x in now["lines"]
-                if x["subject"] == subject and x["product"] == product and x["status"] == "active"
+                float(limit)
+                for row, limit in zip(rows, limits, strict=True)
+                if row.subject == subject and row.product == product
             ),
             None,
         )
-        return Standing(group_granted=float(now["granted"]), line=line)
+        return Standing(group_granted=float(sum(limits, Decimal("0.00"))), line=line)
 
     def apply(
         self,
@@ -181,7 +203,8 @@ class Counter:
         policy = self.policy_for(chosen)
         segment = segment_of(profile) if kind == "person" else "enterprise"
         model = self.model_for(kind, segment)
-        standing = self.standing(subject, product)
+        legal_rep = self.legal_rep(subject) if kind == "enterprise" else None
+        standing = self.standing(subject, product, legal_rep)
         decision = decide(
             application, profile, model, policy, standing, self.settings.lpr_1y, arm=chosen
         )
@@ -192,7 +215,7 @@ class Counter:
             result = exposure.grant(
                 self.engine,
                 subject=subject,
-                legal_rep=self.legal_rep(subject) if kind == "enterprise" else None,
+                legal_rep=legal_rep,
                 product=product,
                 branch=where.code,
                 amount=Decimal(decision.increase),

@@ -24,7 +24,7 @@ refer, then approve), while every reason is kept:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -85,7 +85,8 @@ class Application:
     term_months: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """`dataclasses.asdict`, without its deep copy of plain immutable values."""
+        return {name: getattr(self, name) for name in _APPLICATION_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,10 @@ class Standing:
     line: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"group_granted": self.group_granted, "line": self.line}
+
+
+_APPLICATION_FIELDS = tuple(f.name for f in fields(Application))
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 from purecredit.decide.policy import Policy
@@ -75,7 +75,12 @@ class LimitResult:
         return REASONS[self.reason][1] if self.reason else None
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """`dataclasses.asdict`, without its deep copy of every field: they are all plain
+        immutable values, and the copying was a tenth of a decision's time."""
+        return {name: getattr(self, name) for name in _LIMIT_FIELDS}
+
+
+_LIMIT_FIELDS = tuple(f.name for f in fields(LimitResult))
 
 
 def _number(features: Mapping[str, object], name: str) -> float | None:

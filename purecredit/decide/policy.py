@@ -84,8 +84,13 @@ Grade = Annotated[str, BeforeValidator(_grade)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
+_GRADE_NUMBERS = {g: int(g) for g in GRADES}
+
+
 def grade_number(grade: str) -> int:
     """1 for the safest grade ... 12 for the worst; `Invalid` for anything else."""
+    if isinstance(grade, str) and grade in _GRADE_NUMBERS:
+        return _GRADE_NUMBERS[grade]  # a decision asks several times: skip the parsing
     try:
         return int(_grade(grade))
     except ValueError as exc:

@@ -14,7 +14,7 @@ basis point).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 from purecredit.core.errors import Invalid
@@ -31,6 +31,9 @@ class AppliedDiscount:
     zh: str
     en: str
     amount: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {"code": self.code, "zh": self.zh, "en": self.en, "amount": self.amount}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +57,15 @@ class PriceResult:
     rate: float  # final annual rate, rounded to 0.0001
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """`dataclasses.asdict` (the discounts as a tuple of dicts), without its deep copy of
+        every field: the rest are plain immutable values, and the copying cost more than the
+        pricing."""
+        out: dict[str, object] = {name: getattr(self, name) for name in _PRICE_FIELDS}
+        out["discounts"] = tuple(d.to_dict() for d in self.discounts)
+        return out
+
+
+_PRICE_FIELDS = tuple(f.name for f in fields(PriceResult))
 
 
 def price(

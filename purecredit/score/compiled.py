@@ -19,16 +19,26 @@ only its distinct values are looked up in Python.
 
 `CompiledChallenger` walks the trees of LightGBM's `dump_model()` with LightGBM's decision
 rules (numeric `<=` with its None/Zero/NaN missing types and default direction, categorical
-sets with missing and negative codes to the right) and sums the leaves in tree order. Its
-reason codes are LightGBM's own `pred_contrib` (TreeSHAP in LightGBM's C++), asked of the
-booster the saved form keeps as LightGBM's model text: a port to Python was exact but took
-0.4 s for one applicant. `to_dict`/`from_dict` give it a JSON-able saved form.
+sets with missing and negative codes to the right) and sums the leaves in tree order, in numpy
+for a batch. Its reason codes are LightGBM's own `pred_contrib` (TreeSHAP in LightGBM's C++),
+asked of the booster the saved form keeps as LightGBM's model text: a port to Python was exact
+but took 0.4 s for one applicant. `to_dict`/`from_dict` give it a JSON-able saved form.
+
+One applicant (a decision) is scored by that booster through LightGBM's single-row fast path
+(`LGBM_BoosterPredictForMatSingleRowFast`, one thread, its set-up done once), because the
+general `Booster.predict` spends far more on checks and OpenMP than on 500 small trees, and a
+walk of the trees in Python costs a few hundred microseconds. The raw score is the same sum
+of the same leaves in the same order, so it is bit for bit the walk's, given one care: a
+missing or unseen category goes in as -1, which both send right, rather than NaN, which
+LightGBM reads as category 0 at a split whose missing type is None.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import math
+import weakref
 from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,6 +49,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from lightgbm.basic import _c_str, _safe_call
+from lightgbm.libpath import _LIB
 
 from purecredit.core.errors import Invalid
 from purecredit.score.challenger import Challenger
@@ -283,8 +295,7 @@ class CompiledScorecard:
         """One applicant's reason codes (`reasons_batch` for one row, without pandas)."""
         woe = [self._tables[j][self._index_one(n, record.get(n))] for j, n in enumerate(self.names)]
         lost = np.asarray(self.best) + self.factor * np.asarray(self.coef) * np.asarray(woe)
-        return top_reasons(self.names, np.where(lost > POINTS_TOLERANCE, lost, 0.0)[None, :],
-                           top=top)[0]  # fmt: skip
+        return _top_positive(self.names, np.where(lost > POINTS_TOLERANCE, lost, 0.0), top)
 
     # --- batch -------------------------------------------------------------------------------
 
@@ -534,7 +545,9 @@ class CompiledChallenger:
         self.leaves = [float(v) for v in doc["leaves"]]
         self.leaf_count = [int(v) for v in doc["leaf_count"]]
         self.booster_text = str(doc["booster"])
+        self._names = [*self.numeric, *self.text]
         self._booster: lgb.Booster | None = None
+        self._single_rows: dict[int, _SingleRow] = {}
         self._arrays = {
             "feature": np.asarray(self.feature, dtype=np.intp),
             "threshold": np.asarray(self.threshold, dtype="float64"),
@@ -552,55 +565,45 @@ class CompiledChallenger:
 
     # --- one applicant -----------------------------------------------------------------------
 
-    def _go_left(self, k: int, x: float) -> bool:
-        if self.categorical[k]:
-            if math.isnan(x) or int(x) < 0:
-                return False
-            return int(x) in self.cats[k]
-        kind = self.missing[k]
-        if math.isnan(x) and kind != _NAN_MISSING:
-            x = 0.0
-        if (kind == _ZERO_MISSING and -_ZERO < x <= _ZERO) or (
-            kind == _NAN_MISSING and math.isnan(x)
-        ):
-            return self.default_left[k]
-        return x <= self.threshold[k]
-
     def _row(self, record: Mapping[str, object]) -> list[float]:
-        row = [_as_float(record.get(n)) for n in self.numeric]
+        """The booster's feature row (see `matrix`): a missing or unseen category is NaN."""
+        # `_as_float` inlined (a decision reads two rows of ~70): NaN passes float() as itself.
+        values: list[Any] = [record.get(n) for n in self.numeric]
+        row = [math.nan if v is None or v is pd.NA else float(v) for v in values]
         for n in self.text:
             value = record.get(n)
             code = None if _is_missing(value) else self.codes[n].get(str(value))
             row.append(math.nan if code is None else float(code))
         return row
 
+    def _single(self, predict_type: int) -> _SingleRow:
+        """The booster's single-row predictor of one kind, made on first use."""
+        found = self._single_rows.get(predict_type)
+        if found is None:
+            found = _SingleRow(self._the_booster(), predict_type, len(self._names))
+            self._single_rows[predict_type] = found
+        return found
+
     def raw_one(self, record: Mapping[str, object]) -> float:
-        """LightGBM's raw score (log-odds of bad) for one applicant."""
+        """LightGBM's raw score (log-odds of bad) for one applicant: bit for bit the trees'
+        walk (`raw_batch`), with missing categories as -1 (see the module docstring)."""
         row = self._row(record)
-        total = 0.0
-        for node in self.roots:
-            while node >= 0:
-                node = (
-                    self.left[node]
-                    if self._go_left(node, row[self.feature[node]])
-                    else self.right[node]
-                )
-            total += self.leaves[-1 - node]
-        return total
+        for j in range(len(self.numeric), len(row)):
+            if math.isnan(row[j]):
+                row[j] = -1.0
+        return float(self._single(_PREDICT_RAW_SCORE)(row)[0])
 
     def pd_one(self, record: Mapping[str, object]) -> float:
         """Probability of bad, LightGBM's sigmoid of the raw score."""
         return 1.0 / (1.0 + math.exp(-self.raw_one(record)))
 
     def contrib_one(self, record: Mapping[str, object]) -> np.ndarray:
-        """`contrib_batch` for one applicant."""
-        row = np.asarray([self._row(record)], dtype="float64")
-        return np.asarray(self._contrib(row)[0], dtype="float64")
+        """`contrib_batch` for one applicant (the same C++ on the same row, so the same bits)."""
+        return self._single(_PREDICT_CONTRIB)(self._row(record))
 
     def reasons_one(self, record: Mapping[str, object], *, top: int = 4) -> list[Reason]:
         """One applicant's reason codes: the features pushing the log-odds of bad up most."""
-        contrib = self.contrib_one(record)[None, :-1]
-        return top_reasons([*self.numeric, *self.text], contrib, top=top)[0]
+        return _top_positive(self._names, self.contrib_one(record)[:-1], top)
 
     # --- batch -------------------------------------------------------------------------------
 
@@ -669,12 +672,66 @@ class CompiledChallenger:
     def reasons_batch(self, columns: Columns, *, top: int = 4) -> list[list[Reason]]:
         """Each row's reason codes: the features pushing its log-odds of bad up most."""
         contrib = self.contrib_batch(columns)[:, :-1]
-        return top_reasons([*self.numeric, *self.text], contrib, top=top)
+        return top_reasons(self._names, contrib, top=top)
 
     # --- contributions -----------------------------------------------------------------------
 
-    def _contrib(self, X: np.ndarray) -> np.ndarray:
+    def _the_booster(self) -> lgb.Booster:
         if self._booster is None:
             self._booster = lgb.Booster(model_str=self.booster_text)
-        out = self._booster.predict(X, pred_contrib=True)
+        return self._booster
+
+    def _contrib(self, X: np.ndarray) -> np.ndarray:
+        out = self._the_booster().predict(X, pred_contrib=True)
         return np.asarray(out, dtype="float64")
+
+
+# LightGBM's C API constants (c_api.h): what to predict, and the input's element type.
+_PREDICT_RAW_SCORE = 1
+_PREDICT_CONTRIB = 3
+_DTYPE_FLOAT64 = 1
+
+
+class _SingleRow:
+    """One booster's single-row fast path for one kind of prediction (raw score, or
+    contributions then the expected value). The set-up (`...FastInit`: parameters parsed, a
+    predictor made) is done once; each call then only copies one row in and the answer out.
+    Safe across threads: every call has its own buffers, and LightGBM locks the predictor."""
+
+    def __init__(self, booster: lgb.Booster, predict_type: int, n_features: int) -> None:
+        self._booster = booster  # the fast config points into it: keep it alive
+        self._row_type = ctypes.c_double * n_features
+        width = n_features + 1 if predict_type == _PREDICT_CONTRIB else 1
+        self._out_type = ctypes.c_double * width
+        self._handle = ctypes.c_void_p()
+        _safe_call(
+            _LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
+                booster._handle,
+                ctypes.c_int(predict_type),
+                ctypes.c_int(0),  # start iteration
+                ctypes.c_int(-1),  # every iteration
+                ctypes.c_int(_DTYPE_FLOAT64),
+                ctypes.c_int32(n_features),
+                _c_str("num_threads=1"),
+                ctypes.byref(self._handle),
+            )
+        )
+        weakref.finalize(self, _LIB.LGBM_FastConfigFree, self._handle)
+
+    def __call__(self, row: list[float]) -> np.ndarray:
+        out = self._out_type()
+        length = ctypes.c_int64()
+        _safe_call(
+            _LIB.LGBM_BoosterPredictForMatSingleRowFast(
+                self._handle, self._row_type(*row), ctypes.byref(length), out
+            )
+        )
+        return np.ctypeslib.as_array(out)
+
+
+def _top_positive(names: list[str], impact: np.ndarray, top: int) -> list[Reason]:
+    """`top_reasons` for one row, given only the features with a positive impact: the same
+    reasons (it never reaches the others, and they leave the order of the rest alone), without
+    describing every feature of the model for each applicant."""
+    keep = np.flatnonzero(impact > 0.0)
+    return top_reasons([names[j] for j in keep], impact[keep][None, :], top=top)[0]

@@ -235,3 +235,27 @@ def test_an_applicant_may_ask_a_person_to_review_an_automated_decision(desk: Des
     done = review.close(counter.engine, counter.policy, declined, approve=False,
                         reviewer="张经理", level="sub_branch", note="income low")  # fmt: skip
     assert done["status"] == "declined"
+
+
+def test_a_firm_is_decided_in_its_legal_representatives_group(desk: Desk) -> None:
+    """Before its first line, a firm's standing is its representative's group (where its
+    grant will go), so the representative's lines count against the firm's application."""
+    import uuid
+    from decimal import Decimal
+
+    from purecredit.decide.engine import Standing
+
+    counter = desk.counter
+    rep, firm = f"id:{uuid.uuid4().hex}", f"91{uuid.uuid4().hex[:16].upper()}"
+    exposure.grant(counter.engine, subject=rep, legal_rep=None, product="household",
+                   branch="341602001", amount=Decimal(70_000), unified_limit=Decimal(300_000),
+                   decision_id=None)  # fmt: skip
+    assert counter.standing(firm, "enterprise").group_granted == 0  # not yet in any group
+    seen = counter.standing(firm, "enterprise", legal_rep=rep)
+    assert seen.group_granted == 70_000 and seen.line is None
+    exposure.grant(counter.engine, subject=firm, legal_rep=rep, product="enterprise",
+                   branch="341602001", amount=Decimal(100_000), unified_limit=Decimal(300_000),
+                   decision_id=None)  # fmt: skip
+    both = Standing(group_granted=170_000, line=100_000)
+    assert counter.standing(firm, "enterprise", legal_rep=rep) == both
+    assert counter.standing(rep, "household").line == 70_000
