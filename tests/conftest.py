@@ -8,6 +8,7 @@ PostgreSQL is not optional for the test suite: a test that needs it fails when i
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,6 +53,25 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     finally:
         engine.dispose()
     yield POSTGRES_URL
+
+
+@pytest.fixture
+def fresh_ledger_url(ledger_url: str) -> Iterator[str]:
+    """`ledger_url`, and on PostgreSQL a fresh schema of its own (dropped afterwards), so a
+    module's tables start empty and tests never see each other's rows."""
+    if not ledger_url.startswith("postgresql"):
+        yield ledger_url
+        return
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(ledger_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{ledger_url}{'&' if '?' in ledger_url else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

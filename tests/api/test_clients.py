@@ -5,7 +5,6 @@ Every ledger test runs on SQLite and on PostgreSQL (in a schema of its own)."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,21 +23,8 @@ MASTER = "3c" * 32
 
 
 @pytest.fixture
-def url(ledger_url: str) -> Iterator[str]:
-    """The ledger URL with the registry's table; on PostgreSQL in a fresh schema."""
-    if not ledger_url.startswith("postgresql"):
-        yield ledger_url
-        return
-    schema = f"clients_test_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(ledger_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{ledger_url}{'&' if '?' in ledger_url else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+def url(fresh_ledger_url: str) -> str:
+    return fresh_ledger_url
 
 
 @pytest.fixture

@@ -32,21 +32,8 @@ CLIENT = "cl_0123456789abcdef0123"
 
 
 @pytest.fixture
-def url(ledger_url: str) -> Iterator[str]:
-    """The ledger URL with the nonce table; on PostgreSQL in a fresh schema."""
-    if not ledger_url.startswith("postgresql"):
-        yield ledger_url
-        return
-    schema = f"signing_test_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(ledger_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{ledger_url}{'&' if '?' in ledger_url else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+def url(fresh_ledger_url: str) -> str:
+    return fresh_ledger_url
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,28 +31,12 @@ D = Decimal
 
 
 @pytest.fixture
-def url(ledger_url: str) -> Iterator[str]:
-    """The ledger URL with this module's tables created; on PostgreSQL in a fresh schema."""
-    if not ledger_url.startswith("postgresql"):
-        engine = make_engine(ledger_url)
-        ex.create_tables(engine)
-        engine.dispose()
-        yield ledger_url
-        return
-    schema = f"exposure_test_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(ledger_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    scoped = f"{ledger_url}{'&' if '?' in ledger_url else '?'}options=-csearch_path%3D{schema}"
-    engine = make_engine(scoped)
+def url(fresh_ledger_url: str) -> str:
+    """The ledger URL with this module's tables created."""
+    engine = make_engine(fresh_ledger_url)
     ex.create_tables(engine)
     engine.dispose()
-    try:
-        yield scoped
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    return fresh_ledger_url
 
 
 @pytest.fixture
