@@ -70,6 +70,12 @@ class Settings(BaseSettings):
         description="1-year Loan Prime Rate (3.00% since 20 May 2025): pricing's reference, "
         "and 4x it the interest courts protect, so no rate goes above it.",
     )
+    api_rate_per_minute: int = Field(
+        default=6000,
+        ge=1,
+        description="Requests a minute one API client may make, shared by every worker "
+        "(a token bucket in the ledger: a burst of this many, then one every 60/N s).",
+    )
     score_pdo: float = Field(
         default=20.0,
         gt=0,

@@ -1,0 +1,88 @@
+"""`GET /v1/credit-lines/{line_id}` and `POST /v1/credit-lines/{line_id}/drawdowns`.
+
+A client sees the lines of its own customers only (those it recorded a consent or an
+application for): any other line is a 404. A branch client acts only for its branches: it
+reads lines booked at them and draws at them (403 otherwise). A drawdown the ledger refuses
+(line closed, or beyond its limit) is a 409 that says how much is available; nothing changed.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import Engine, select
+
+from purecredit.api import routes_customers
+from purecredit.api.auth import Gateway, GatewayDep, scoped, signed
+from purecredit.api.calls import current
+from purecredit.api.schemas import PROBLEM_RESPONSES, CreditLineOut, DrawdownIn, DrawdownOut
+from purecredit.api.tokens import Claims, require_branch
+from purecredit.core.errors import Conflict, NotFound
+from purecredit.decide import exposure
+
+router = APIRouter(tags=["credit lines"], responses=PROBLEM_RESPONSES)
+_LINES = exposure.credit_lines
+
+
+def _line(gw: Gateway, claims: Claims, line_id: str, request: Request) -> dict[str, Any]:
+    with gw.engine.connect() as connection:
+        row = connection.execute(select(_LINES).where(_LINES.c.line_id == line_id)).mappings()
+        line = row.first()
+    engine: Engine = gw.engine
+    if line is None or not routes_customers.knows_subject(
+        engine, subject=line["subject"], client_id=claims.client_id
+    ):
+        raise NotFound("no credit line with this id for this client", field="line_id")
+    current(request).subject = line["subject"]
+    require_branch(claims, line["branch"])
+    return dict(line)
+
+
+@router.get("/v1/credit-lines/{line_id}", response_model=CreditLineOut)
+def read(
+    line_id: str,
+    request: Request,
+    gw: GatewayDep,
+    claims: Annotated[Claims, Depends(scoped("credit-lines:read"))],
+) -> dict[str, Any]:
+    """A line's limit, drawn amount, what is left to draw, and its status."""
+    line = _line(gw, claims, line_id, request)
+    limit, drawn = Decimal(str(line["limit"])), Decimal(str(line["drawn"]))
+    current(request).outcome = "read"
+    return {
+        "line_id": line_id,
+        "customer_ref": gw.customer_ref(line["subject"]),
+        "product": line["product"],
+        "branch": line["branch"],
+        "limit": str(limit.quantize(exposure.CENT)),
+        "drawn": str(drawn.quantize(exposure.CENT)),
+        "available": str(max(limit - drawn, Decimal(0)).quantize(exposure.CENT)),
+        "status": line["status"],
+    }
+
+
+@router.post("/v1/credit-lines/{line_id}/drawdowns", status_code=201, response_model=DrawdownOut)
+def draw(
+    line_id: str,
+    body: DrawdownIn,
+    request: Request,
+    gw: GatewayDep,
+    claims: Annotated[Claims, Depends(signed("credit-lines:write"))],
+) -> dict[str, Any]:
+    """Draw on a line at a branch, within the line's limit (checked under the group lock)."""
+    _line(gw, claims, line_id, request)
+    require_branch(claims, body.branch)
+    result = exposure.draw(
+        gw.engine, line_id=line_id, amount=Decimal(body.amount), branch=body.branch
+    )
+    if not result.drawn:
+        current(request).outcome = result.reason or "refused"
+        field = "line_id" if result.reason == "line_closed" else "amount"
+        raise Conflict(
+            f"drawdown refused ({result.reason}); available: {result.to_dict()['available']}",
+            field=field,
+        )
+    current(request).outcome = "drawn"
+    return result.to_dict()
