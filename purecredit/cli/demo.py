@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, time, timedelta
 from typing import Annotated
 
 import typer
 import uvicorn
+from fastapi import FastAPI
 
 from purecredit.api.app import create_app
 from purecredit.cli.ingest import ingest
@@ -80,12 +82,29 @@ def demo(
         _serve(settings, host, port)
 
 
-def serve(host: Host = "127.0.0.1", port: Port = 8000) -> None:
-    """Serve the API and the console."""
-    _serve(get_settings(), host, port)
+def serve(
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes sharing the ledger.")] = 1,
+) -> None:
+    """Serve the API gateway and the console."""
+    _serve(get_settings(), host, port, workers)
 
 
-def _serve(settings: Settings, host: str, port: int) -> None:
-    console.print(f"console on http://{host}:{port}/  (API: /v1/county, /healthz)")
-    app = create_app(settings, routers=[console_router])
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+def app_from_environment() -> FastAPI:
+    """The app a worker process builds for itself (uvicorn's factory when `--workers` > 1):
+    settings from the environment each worker inherits, as the parent read them."""
+    return create_app(get_settings(), routers=[console_router])
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
+    console.print(f"console on http://{host}:{port}/  (API: /v1/..., /openapi.json, /healthz)")
+    if workers == 1:
+        app = create_app(settings, routers=[console_router])
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+        return
+    # Several processes need an import string; each builds its own engine and counter, and
+    # the ledger (its locks, the audit chain's lock, unique nonces) keeps them consistent.
+    os.environ["PURECREDIT_HOME"] = str(settings.home)
+    uvicorn.run(f"{__name__}:app_from_environment", factory=True, host=host, port=port,
+                workers=workers, log_level="warning")  # fmt: skip
