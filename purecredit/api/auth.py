@@ -26,7 +26,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from purecredit.api import audit, clients, limits, signing, tokens
+from purecredit.api import audit, clients, idempotency, limits, signing, tokens
 from purecredit.api.calls import Metrics, current
 from purecredit.api.tokens import Claims
 from purecredit.core.errors import Unauthorized
@@ -59,6 +59,7 @@ class Gateway:
                 for module in (
                     clients,
                     signing,
+                    idempotency,
                     limits,
                     audit,
                     routes_customers,
@@ -172,8 +173,8 @@ def signed(scope: str) -> Callable[..., Coroutine[Any, Any, Claims]]:
     ) -> Claims:
         body = await request.body()  # at most 1 MiB: `limits.BodyLimit` refused anything more
         await run_in_threadpool(_check_signature, gw, claims, request, body)
-        # TODO(issue 7, idempotency.py): an Idempotency-Key replay answers here, before the
-        # route runs again.
+        # An Idempotency-Key replay is answered by the route (`idempotency.serve`), inside
+        # the transaction that claims the key: the signature is checked first, every time.
         return claims
 
     return dependency

@@ -29,19 +29,31 @@ transaction back stored nothing, so a retry is judged afresh (and, having change
 first time, it is safe to). Keys are kept `TTL` (24 h): after that the key is free again, and
 `prune` deletes the old rows (call it now and then, not on every request).
 
-A key is 1 to 255 visible ASCII characters (``!`` to ``~``); a missing or malformed key is
-400. The same key sent with another method, path or body is 422 naming ``Idempotency-Key``:
-the key is the client's promise that the request is the same one.
+A key is 1 to 255 visible ASCII characters (``!`` to ``~``); a malformed key is 400. The
+same key sent with another method, path or body is 422 naming ``Idempotency-Key``: the key is
+the client's promise that the request is the same one.
+
+The routes (`POST /v1/consents`, `/v1/applications`, `/v1/decisions/{id}/human-review`,
+`/v1/credit-lines/{id}/drawdowns`) run through `serve`: the claim, the route's work, its own
+rows and the stored answer in one `run_locked` transaction; a replay answers the stored bytes
+with ``Idempotent-Replayed: true``. The header is optional there: every client should send
+one on every POST, and a request without one is done as asked, with no protection against
+its retry doing it twice (a client that cannot tell whether its first try arrived must send a
+key). ``POST /oauth/token`` takes none: it changes nothing a retry could double.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
+from fastapi import Header, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import (
     Column,
     Connection,
@@ -60,9 +72,12 @@ from sqlalchemy import (
     update,
 )
 
+from purecredit.api.schemas import Problem
 from purecredit.core.errors import Conflict, Invalid, PurecreditError
+from purecredit.store.ledger import run_locked
 
 HEADER: Final = "Idempotency-Key"
+REPLAYED: Final = "Idempotent-Replayed"
 TTL: Final = timedelta(hours=24)
 PENDING, DONE = "pending", "done"
 _KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, no space (the draft's sf-string)
@@ -254,3 +269,90 @@ def _in_progress() -> Conflict:
     return Conflict(
         f"a request with this {HEADER} is still in progress; retry it shortly", field=HEADER
     )
+
+
+# ----------------------------------------------------------------------------- the routes' side
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {"application/problem+json": {}}, "description": text}
+    for status, text in (
+        (400, f"Malformed {HEADER}"),
+        (409, f"A request with this {HEADER} is still in progress, or refused by the ledger"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A POST as the idempotency key covers it: the key (None: none sent), method, path and
+    the raw body bytes (those the signature covers)."""
+
+    key: str | None
+    method: str
+    path: str
+    body: bytes
+
+
+async def asked(
+    request: Request,
+    key: Annotated[
+        str | None,
+        Header(
+            alias=HEADER,
+            description="1 to 255 visible ASCII characters, unique per request; a retry with "
+            "the same key and body gets the first answer (Idempotent-Replayed: true).",
+        ),
+    ] = None,
+) -> Asked:
+    """A dependency: the request's key and raw body (read once; Starlette keeps it)."""
+    return Asked(key, request.method, request.url.path, await request.body())
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer as sent, or as stored by the first request with the key (`replayed`)."""
+
+    status: int
+    body: bytes
+    replayed: bool = False
+
+    def response(self) -> Response:
+        headers = {REPLAYED: "true"} if self.replayed else None
+        return Response(self.body, self.status, headers, media_type="application/json")
+
+
+def answer(status: int, model: type[BaseModel], content: Any) -> Answer:
+    """`content` as the route's response model renders it to JSON: the bytes stored and sent."""
+    shown = model.model_validate(content).model_dump(mode="json", by_alias=True)
+    return Answer(status, bytes(JSONResponse(shown).body))
+
+
+def serve(
+    engine: Engine, asked: Asked, *, client_id: str, work: Callable[[Connection], Answer]
+) -> Answer:
+    """Do `work` once per key: the claim, the work (all its writes on the connection it is
+    given) and the stored answer in one locking transaction, retried whole on a deadlock.
+    A replay answers the first answer without running `work`; an error raised by `work`
+    rolls everything back, claim included, so a retry is judged afresh."""
+
+    def unit(connection: Connection) -> Answer:
+        if asked.key is None:
+            return work(connection)
+        begun = begin(
+            connection,
+            client_id=client_id,
+            key=asked.key,
+            method=asked.method,
+            path=asked.path,
+            body=asked.body,
+        )
+        if begun.replayed:
+            assert begun.status is not None and begun.body is not None
+            return Answer(begun.status, begun.body, replayed=True)
+        done = work(connection)
+        finish(connection, client_id=client_id, key=asked.key, status=done.status, body=done.body)
+        return done
+
+    if asked.key is not None:
+        parse_key(asked.key)  # 400 before any transaction
+    return run_locked(engine, unit)

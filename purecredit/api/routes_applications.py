@@ -5,6 +5,11 @@ The counter decides and records (`Counter.apply`); the gateway keeps, per applic
 client that made it and the answer it got (`api_applications`), so that only that client
 reads it again, and a branch client only while it still acts for the branch. Another
 client's application is a 404, as if it did not exist.
+
+The POSTs take an `Idempotency-Key` (see `idempotency`): the key's claim, the decision with
+its consent, grant and review, the gateway's rows and the stored answer are one transaction,
+so a retry gets the first answer and never a second decision or line, and a failure part-way
+leaves nothing behind. The key is optional, so a client that sends none gets no such promise.
 """
 
 from __future__ import annotations
@@ -12,10 +17,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
-from sqlalchemy import JSON, Column, DateTime, Engine, MetaData, String, Table, select
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy import JSON, Column, Connection, DateTime, Engine, MetaData, String, Table, select
 
-from purecredit.api import routes_customers
+from purecredit.api import idempotency, routes_consents
 from purecredit.api.auth import GatewayDep, scoped, signed
 from purecredit.api.calls import current
 from purecredit.api.routes_consents import subject_of, withdrawn
@@ -58,55 +63,74 @@ def create_tables(engine: Engine) -> None:
     metadata.create_all(engine)
 
 
-@router.post("/v1/applications", status_code=201, response_model=ApplicationOut)
+@router.post(
+    "/v1/applications",
+    status_code=201,
+    response_model=ApplicationOut,
+    responses=idempotency.RESPONSES,
+)
 def apply(
     body: ApplicationIn,
     request: Request,
     gw: GatewayDep,
     claims: Annotated[Claims, Depends(signed("applications:write"))],
-) -> dict[str, Any]:
+    asked: Annotated[idempotency.Asked, Depends(idempotency.asked)],
+) -> Response:
     """Decide an application (approve, refer or decline) with the fields of
     `purecredit apply --json`, plus the customer's opaque `customer_ref` and the credit line
-    granted, if any. The consent must be the subject's, valid and not withdrawn."""
+    granted, if any. The consent must be the subject's, valid and not withdrawn.
+
+    `Idempotency-Key` is optional but every client should send one: a retry with the same
+    key and body answers the first answer byte for byte (``Idempotent-Replayed: true``) and
+    decides nothing again; the same key with another body is a 422, one still in progress a
+    409. Without a key each request is decided anew."""
     require_branch(claims, body.branch)
     kind, subject = subject_of(gw.settings, body.subject_id)
     call = current(request)
     call.subject = subject
-    if withdrawn(gw.engine, body.consent_id):
-        raise PolicyViolation("this consent has been withdrawn", field="consent_id")
-    try:
-        applied = gw.counter.apply(
-            body.subject_id,
-            product=body.product,
-            amount=body.amount,
-            branch=body.branch,
-            consent_id=body.consent_id,
-            officer=f"api:{claims.client_id}",
-            term_months=body.term_months,
-        )
-    except (Invalid, NotFound) as exc:
-        # Everything here is about the body: a 422 naming the body's field, never a 404.
-        field = _FIELDS.get(exc.field or "", exc.field)
-        raise Invalid(exc.detail, field=field) from None
-    grant = store.decision(gw.engine, applied.decision_id)["record"].get("grant") or {}
     ref = gw.customer_ref(subject)
-    routes_customers.remember(
-        gw.engine, ref=ref, client_id=claims.client_id, subject=subject, kind=kind
-    )
-    answer = applied.summary() | {"customer_ref": ref, "credit_line_id": grant.get("line_id")}
-    row = {
-        "application_id": answer["application_id"],
-        "decision_id": applied.decision_id,
-        "client_id": claims.client_id,
-        "customer_ref": ref,
-        "branch": body.branch,
-        "answer": answer,
-        "created_at": datetime.now(UTC),
-    }
-    with gw.engine.begin() as connection:
+
+    def work(connection: Connection) -> idempotency.Answer:
+        if withdrawn(connection, body.consent_id):
+            raise PolicyViolation("this consent has been withdrawn", field="consent_id")
+        try:
+            applied = gw.counter.apply(
+                body.subject_id,
+                product=body.product,
+                amount=body.amount,
+                branch=body.branch,
+                consent_id=body.consent_id,
+                officer=f"api:{claims.client_id}",
+                term_months=body.term_months,
+                connection=connection,
+            )
+        except (Invalid, NotFound) as exc:
+            # Everything here is about the body: a 422 naming the body's field, never a 404.
+            field = _FIELDS.get(exc.field or "", exc.field)
+            raise Invalid(exc.detail, field=field) from None
+        routes_consents.remember(
+            connection, ref=ref, client_id=claims.client_id, subject=subject, kind=kind
+        )
+        grant = applied.grant or {}
+        shown = applied.summary() | {"customer_ref": ref, "credit_line_id": grant.get("line_id")}
+        done = idempotency.answer(201, ApplicationOut, shown)
+        row = {
+            "application_id": shown["application_id"],
+            "decision_id": applied.decision_id,
+            "client_id": claims.client_id,
+            "customer_ref": ref,
+            "branch": body.branch,
+            "answer": shown,
+            "created_at": datetime.now(UTC),
+        }
         connection.execute(API_APPLICATIONS.insert(), row)
-    call.outcome = answer["decision"]
-    return answer
+        call.outcome = shown["decision"]
+        return done
+
+    done = idempotency.serve(gw.engine, asked, client_id=claims.client_id, work=work)
+    if done.replayed:
+        call.outcome = "replayed"
+    return done.response()
 
 
 def _mine(engine: Engine, claims: Claims, **key: str) -> dict[str, Any]:
@@ -171,22 +195,33 @@ def explanation(
     }
 
 
-@router.post("/v1/decisions/{decision_id}/human-review", status_code=202, response_model=ReviewOut)
+@router.post(
+    "/v1/decisions/{decision_id}/human-review",
+    status_code=202,
+    response_model=ReviewOut,
+    responses=idempotency.RESPONSES,
+)
 def human_review(
     decision_id: str,
     body: ReviewIn,
     request: Request,
     gw: GatewayDep,
     claims: Annotated[Claims, Depends(signed("applications:write"))],
-) -> dict[str, Any]:
+    asked: Annotated[idempotency.Asked, Depends(idempotency.asked)],
+) -> Response:
     """The applicant asks a person to review an automated decision (PIPL art. 24); a
-    decision already under review (a referral, or an earlier request) is a 409."""
+    decision already under review (a referral, or an earlier request) is a 409. With an
+    `Idempotency-Key` (optional; send one), a retry answers the first 202 again."""
     _mine(gw.engine, claims, decision_id=decision_id)
     current(request).subject = store.decision(gw.engine, decision_id)["subject"]
     query = select(store.REVIEWS.c.status).where(store.REVIEWS.c.decision_id == decision_id)
-    with gw.engine.connect() as connection:
+
+    def work(connection: Connection) -> idempotency.Answer:
         if connection.execute(query).first() is not None:
             raise Conflict("this decision already has a review", field="decision_id")
-    review.request_review(gw.engine, decision_id, body.reason)
-    current(request).outcome = "review_requested"
-    return {"decision_id": decision_id, "status": "open"}
+        review.request_review(connection, decision_id, body.reason)
+        return idempotency.answer(202, ReviewOut, {"decision_id": decision_id, "status": "open"})
+
+    done = idempotency.serve(gw.engine, asked, client_id=claims.client_id, work=work)
+    current(request).outcome = "replayed" if done.replayed else "review_requested"
+    return done.response()

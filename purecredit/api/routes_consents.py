@@ -14,10 +14,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
-from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, select, update
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy import Column, Connection, DateTime, Engine, MetaData, String, Table, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from purecredit.api import routes_customers
+from purecredit.api import idempotency, routes_customers
 from purecredit.api.auth import GatewayDep, signed
 from purecredit.api.calls import current
 from purecredit.api.schemas import PROBLEM_RESPONSES, ConsentIn, ConsentOut
@@ -56,58 +57,88 @@ def subject_of(settings: Settings, subject_id: str) -> tuple[SubjectKind, str]:
     return kind, subject
 
 
-def withdrawn(engine: Engine, consent_id: str) -> bool:
+def withdrawn(bind: store.Bind, consent_id: str) -> bool:
     query = select(API_CONSENTS.c.withdrawn_at).where(API_CONSENTS.c.consent_id == consent_id)
-    with engine.connect() as connection:
+    with store.reading(bind) as connection:
         row = connection.execute(query).first()
     return row is not None and row.withdrawn_at is not None
 
 
-@router.post("/v1/consents", status_code=201, response_model=ConsentOut)
+def remember(connection: Connection, *, ref: str, client_id: str, subject: str, kind: str) -> None:
+    """`routes_customers.remember` in the caller's transaction (it begins one of its own, which
+    would wait for this one's write lock on SQLite): the client now knows the customer."""
+    table = routes_customers.API_CUSTOMERS
+    row = {
+        "customer_ref": ref,
+        "client_id": client_id,
+        "subject": subject,
+        "kind": kind,
+        "first_seen": datetime.now(UTC),
+    }
+    # ON CONFLICT DO NOTHING: a concurrent call that remembered it first must not abort this
+    # transaction (a failed insert would, on PostgreSQL).
+    if connection.dialect.name == "postgresql":
+        connection.execute(postgresql.insert(table).values(row).on_conflict_do_nothing())
+    else:
+        connection.execute(sqlite.insert(table).values(row).on_conflict_do_nothing())
+
+
+@router.post(
+    "/v1/consents",
+    status_code=201,
+    response_model=ConsentOut,
+    responses=idempotency.RESPONSES,
+)
 def record(
     body: ConsentIn,
     request: Request,
     gw: GatewayDep,
     claims: Annotated[Claims, Depends(signed("consents:write"))],
-) -> dict[str, Any]:
+    asked: Annotated[idempotency.Asked, Depends(idempotency.asked)],
+) -> Response:
     """Record a subject's consent to a credit decision reading the named sources, for
-    `valid_days` days; answers its id and the customer's opaque reference."""
+    `valid_days` days; answers its id and the customer's opaque reference. With an
+    `Idempotency-Key` (optional; send one), a retry answers the first answer and records
+    nothing more (see `idempotency`)."""
     kind, subject = subject_of(gw.settings, body.subject_id)
     current(request).subject = subject
-    now = datetime.now(UTC)
-    valid_until = now.date() + timedelta(days=body.valid_days)
-    consent_id = f"C{uuid.uuid4().hex[:20]}"
     ref = gw.customer_ref(subject)
-    routes_customers.remember(
-        gw.engine, ref=ref, client_id=claims.client_id, subject=subject, kind=kind
-    )
-    store.record_consent(
-        gw.engine,
-        consent_id=consent_id,
-        subject=subject,
-        recorded_by=f"api:{claims.client_id}",
-        sources=body.purposes,
-        granted_at=now,
-        valid_until=valid_until,
-    )
-    row = {
-        "consent_id": consent_id,
-        "client_id": claims.client_id,
-        "customer_ref": ref,
-        "created_at": now,
-        "withdrawn_at": None,
-    }
-    with gw.engine.begin() as connection:
+
+    def work(connection: Connection) -> idempotency.Answer:
+        now = datetime.now(UTC)
+        valid_until = now.date() + timedelta(days=body.valid_days)
+        consent_id = f"C{uuid.uuid4().hex[:20]}"
+        remember(connection, ref=ref, client_id=claims.client_id, subject=subject, kind=kind)
+        store.record_consent(
+            connection,
+            consent_id=consent_id,
+            subject=subject,
+            recorded_by=f"api:{claims.client_id}",
+            sources=body.purposes,
+            granted_at=now,
+            valid_until=valid_until,
+        )
+        row = {
+            "consent_id": consent_id,
+            "client_id": claims.client_id,
+            "customer_ref": ref,
+            "created_at": now,
+            "withdrawn_at": None,
+        }
         connection.execute(API_CONSENTS.insert(), row)
-    current(request).outcome = "consent_recorded"
-    return {
-        "consent_id": consent_id,
-        "customer_ref": ref,
-        "purpose": store.PURPOSE,
-        "sources": sorted(set(body.purposes)),
-        "valid_until": valid_until,
-        "status": "active",
-    }
+        shown = {
+            "consent_id": consent_id,
+            "customer_ref": ref,
+            "purpose": store.PURPOSE,
+            "sources": sorted(set(body.purposes)),
+            "valid_until": valid_until,
+            "status": "active",
+        }
+        return idempotency.answer(201, ConsentOut, shown)
+
+    done = idempotency.serve(gw.engine, asked, client_id=claims.client_id, work=work)
+    current(request).outcome = "replayed" if done.replayed else "consent_recorded"
+    return done.response()
 
 
 @router.delete("/v1/consents/{consent_id}", response_model=ConsentOut)

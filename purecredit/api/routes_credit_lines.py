@@ -11,10 +11,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
-from sqlalchemy import Engine, select
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy import Connection, Engine, select
 
-from purecredit.api import routes_customers
+from purecredit.api import idempotency, routes_customers
 from purecredit.api.auth import Gateway, GatewayDep, scoped, signed
 from purecredit.api.calls import current
 from purecredit.api.schemas import PROBLEM_RESPONSES, CreditLineOut, DrawdownIn, DrawdownOut
@@ -63,26 +63,41 @@ def read(
     }
 
 
-@router.post("/v1/credit-lines/{line_id}/drawdowns", status_code=201, response_model=DrawdownOut)
+@router.post(
+    "/v1/credit-lines/{line_id}/drawdowns",
+    status_code=201,
+    response_model=DrawdownOut,
+    responses=idempotency.RESPONSES,
+)
 def draw(
     line_id: str,
     body: DrawdownIn,
     request: Request,
     gw: GatewayDep,
     claims: Annotated[Claims, Depends(signed("credit-lines:write"))],
-) -> dict[str, Any]:
-    """Draw on a line at a branch, within the line's limit (checked under the group lock)."""
+    asked: Annotated[idempotency.Asked, Depends(idempotency.asked)],
+) -> Response:
+    """Draw on a line at a branch, within the line's limit (checked under the group lock).
+
+    `Idempotency-Key` is optional but every client should send one: a retry with the same key
+    and body answers the first drawdown byte for byte (``Idempotent-Replayed: true``) and draws
+    nothing more. A refused drawdown (409) stores no answer: its retry is judged afresh."""
     _line(gw, claims, line_id, request)
     require_branch(claims, body.branch)
-    result = exposure.draw(
-        gw.engine, line_id=line_id, amount=Decimal(body.amount), branch=body.branch
-    )
-    if not result.drawn:
-        current(request).outcome = result.reason or "refused"
-        field = "line_id" if result.reason == "line_closed" else "amount"
-        raise Conflict(
-            f"drawdown refused ({result.reason}); available: {result.to_dict()['available']}",
-            field=field,
+
+    def work(connection: Connection) -> idempotency.Answer:
+        result = exposure.draw_on(
+            connection, line_id=line_id, amount=Decimal(body.amount), branch=body.branch
         )
-    current(request).outcome = "drawn"
-    return result.to_dict()
+        if not result.drawn:
+            current(request).outcome = result.reason or "refused"
+            field = "line_id" if result.reason == "line_closed" else "amount"
+            raise Conflict(
+                f"drawdown refused ({result.reason}); available: {result.to_dict()['available']}",
+                field=field,
+            )
+        return idempotency.answer(201, DrawdownOut, result.to_dict())
+
+    done = idempotency.serve(gw.engine, asked, client_id=claims.client_id, work=work)
+    current(request).outcome = "replayed" if done.replayed else "drawn"
+    return done.response()

@@ -9,6 +9,13 @@ stores the decision with its inputs (`store`). If the ledger refuses the grant b
 concurrent application at another branch took the room first, the decision as stored says so
 (`granted: false`); the decision itself, being pure, replays the same.
 
+An application is one ledger transaction: the consent it records, the grant, the decision row
+and the review row commit together or not at all. `apply` runs it in the caller's open write
+transaction when given one (``connection=``; the gateway's, which also holds the request's
+`Idempotency-Key` claim and its stored answer), else in one of its own (`run_locked`). A
+deadlock or serialisation failure retries the whole unit at the outer `run_locked`: the ids
+are made afresh inside it, so a retry leaves nothing of the attempt that lost.
+
 `replay` runs a stored decision again from its stored inputs, with the policy and model
 versions it names, and reports any difference.
 """
@@ -22,7 +29,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, select, text
 
 from purecredit.core.errors import Invalid, NotFound
 from purecredit.core.settings import Settings
@@ -41,7 +48,7 @@ from purecredit.profile.graph import EDGE_TABLE
 from purecredit.profile.online import OnlineProfiles
 from purecredit.score import registry
 from purecredit.score.sample import segment_of
-from purecredit.store.ledger import ledger_engine
+from purecredit.store.ledger import ledger_engine, run_locked
 
 CONSENT_DAYS = 365
 CONSENT_SOURCES = ("credit_bureau", "government", "tax", "social", "bank")
@@ -52,6 +59,7 @@ class Applied:
     decision_id: str
     decision: Decision
     granted: bool | None  # None: nothing to grant (not approved, or the line already covers)
+    grant: dict[str, Any] | None = None  # the ledger's answer to the grant, as stored
 
     def summary(self) -> dict[str, Any]:
         d = self.decision
@@ -71,6 +79,20 @@ class Applied:
                 for r in d.reasons
             ],
         }
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """What `Counter.apply` was given, as given (it checks it)."""
+
+    identifier: str
+    product: str
+    amount: int
+    branch: str
+    consent_id: str | None
+    officer: str
+    term_months: int | None
+    now: datetime | None
 
 
 class Counter:
@@ -108,15 +130,21 @@ class Counter:
     def _model(self, segment: str, version: str | None) -> registry.RegisteredModel:
         return registry.load(self.home, segment, version)
 
-    def legal_rep(self, firm: str) -> str | None:
-        with self.engine.connect() as connection:
+    def legal_rep(self, firm: str, bind: store.Bind | None = None) -> str | None:
+        with store.reading(bind or self.engine) as connection:
             row = connection.execute(
                 text(f"SELECT dst FROM {EDGE_TABLE} WHERE src = :firm AND kind = 'has_legal_rep'"),
                 {"firm": firm},
             ).first()
         return None if row is None else str(row[0])
 
-    def standing(self, subject: str, product: str, legal_rep: str | None = None) -> Standing:
+    def standing(
+        self,
+        subject: str,
+        product: str,
+        legal_rep: str | None = None,
+        bind: store.Bind | None = None,
+    ) -> Standing:
         """The subject's group in the unified-limit ledger, as `exposure.exposure` reports it
         (the sum of the group's active lines, and the subject's oldest active line for the
         product). A firm with a known legal representative is read in the representative's
@@ -133,7 +161,7 @@ class Counter:
             "WHERE m.subject = :subject AND l.status = :active "
             "ORDER BY l.created_at, l.line_id"
         ).columns(lines.c.subject, lines.c.product, lines.c.limit)  # the ledger's money type
-        with self.engine.connect() as connection:
+        with store.reading(bind or self.engine) as connection:
             anchor = legal_rep if legal_rep else subject
             rows = connection.execute(active, {"subject": anchor, "active": exposure.ACTIVE}).all()
         limits = [Decimal(str(row.limit)).quantize(exposure.CENT) for row in rows]
@@ -158,35 +186,47 @@ class Counter:
         officer: str = "counter",
         term_months: int | None = None,
         now: datetime | None = None,
+        connection: Connection | None = None,
     ) -> Applied:
-        """Decide an application and record it (see the module docstring)."""
-        received = now or datetime.now(UTC)
-        kind, subject, _shown = subject_key(identifier, self.settings)
+        """Decide an application and record it (see the module docstring): in the caller's
+        open write transaction when `connection` is given (on SQLite begun ``IMMEDIATE``, as
+        `run_locked` begins it; the caller retries it whole on `Retry` or a deadlock), else
+        in a transaction of its own. An error raised changes nothing once rolled back."""
+        ask = _Ask(identifier, product, amount, branch, consent_id, officer, term_months, now)
+        if connection is not None:
+            return self._apply(connection, ask)
+        return run_locked(self.engine, lambda own: self._apply(own, ask))
+
+    def _apply(self, connection: Connection, ask: _Ask) -> Applied:
+        received = ask.now or datetime.now(UTC)
+        kind, subject, _shown = subject_key(ask.identifier, self.settings)
+        amount, product = ask.amount, ask.product
         if not isinstance(amount, int) or amount <= 0:
             raise Invalid(
                 f"amount must be a whole number of yuan above 0, not {amount!r}", field="amount"
             )
-        # Everything checked before anything is written: an error changes nothing.
+        # Everything checked before anything is written (and an error rolls back anyway).
         offered = self.policy.product(product)  # NotFound for an unknown product
-        check_application(offered, kind, amount, term_months)
-        where = store.branch(self.engine, branch)  # NotFound for an unknown branch
-        profile = self.profiles[kind].get(subject)
+        check_application(offered, kind, amount, ask.term_months)
+        where = store.branch(connection, ask.branch)  # NotFound for an unknown branch
+        profile = self._profile(connection, kind, subject)
         if profile is None:
             raise NotFound(
                 "no profile for this applicant: nothing is known to decide on", field="identifier"
             )
+        consent_id = ask.consent_id
         if consent_id is None:
             consent_id = store.record_consent(
-                self.engine,
+                connection,
                 consent_id=f"C{uuid.uuid4().hex[:20]}",
                 subject=subject,
-                recorded_by=officer,
+                recorded_by=ask.officer,
                 sources=CONSENT_SOURCES,
                 granted_at=received,
                 valid_until=received.date() + timedelta(days=CONSENT_DAYS),
             )
         else:
-            store.check_consent(self.engine, consent_id, subject, received.date())
+            store.check_consent(connection, consent_id, subject, received.date())
         application = Application(
             application_id=f"A{uuid.uuid4().hex[:20]}",
             subject=subject,
@@ -197,14 +237,14 @@ class Counter:
             branch_level=where.level,
             consent_id=consent_id,
             received_at=received.isoformat(),
-            term_months=term_months,
+            term_months=ask.term_months,
         )
         chosen = arm(self.policy, application.application_id)
         policy = self.policy_for(chosen)
         segment = segment_of(profile) if kind == "person" else "enterprise"
         model = self.model_for(kind, segment)
-        legal_rep = self.legal_rep(subject) if kind == "enterprise" else None
-        standing = self.standing(subject, product, legal_rep)
+        legal_rep = self.legal_rep(subject, connection) if kind == "enterprise" else None
+        standing = self.standing(subject, product, legal_rep, connection)
         decision = decide(
             application, profile, model, policy, standing, self.settings.lpr_1y, arm=chosen
         )
@@ -212,8 +252,10 @@ class Counter:
         granted: bool | None = None
         grant: dict[str, Any] | None = None
         if decision.outcome == "approve" and decision.increase > 0:
-            result = exposure.grant(
-                self.engine,
+            # A refusal rolls back the grant's own writes only: the decision is still stored,
+            # saying it was not granted.
+            result = exposure.grant_on(
+                connection,
                 subject=subject,
                 legal_rep=legal_rep,
                 product=product,
@@ -227,7 +269,7 @@ class Counter:
             )
             granted, grant = result.granted, result.to_dict()
         store.store_decision(
-            self.engine,
+            connection,
             decision_id=decision_id,
             record={**decision.to_dict(), "granted": granted, "grant": grant},
             inputs={
@@ -240,8 +282,17 @@ class Counter:
             branch_code=where.code,
         )
         if decision.outcome == "refer":
-            review.open_review(self.engine, decision_id, "refer", decision.refer_to or where.level)
-        return Applied(decision_id, decision, granted)
+            level = decision.refer_to or where.level
+            review.open_review(connection, decision_id, "refer", level)
+        return Applied(decision_id, decision, granted, grant)
+
+    def _profile(self, connection: Connection, kind: str, subject: str) -> dict[str, Any] | None:
+        """The online profile, read in the application's transaction (`OnlineProfiles.get`
+        would take a second pooled connection while this one is held)."""
+        table = self.profiles[kind].table
+        query = select(table).where(table.c.subject == subject)
+        row = connection.execute(query).mappings().first()
+        return None if row is None else dict(row)
 
     def replay(self, decision_id: str) -> dict[str, Any]:
         """Decide a stored decision again from its stored inputs; the fields that differ."""

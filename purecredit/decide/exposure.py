@@ -373,100 +373,164 @@ def grant(
     concurrent grant raised the line meanwhile), nothing when the line already reaches it;
     the result's `amount` is what was added. Refused, with nothing changed, if the group's
     active line limits would exceed the unified limit. Raises `Invalid` for bad input."""
-    subject = _text(subject, "subject", 100)
-    rep = None if legal_rep is None or legal_rep == subject else _text(legal_rep, "legal_rep", 100)
-    product = _text(product, "product", 40)
-    branch = _text(branch, "branch", 40)
-    amount = _amount(amount, "amount")
-    unified_limit = _amount(unified_limit, "unified_limit", positive=False)
-    decision = None if decision_id is None else _text(decision_id, "decision_id", 100)
-    target_line = None if up_to is None else _amount(up_to, "up_to")
+    ask = _Ask.of(subject, legal_rep, product, branch, amount, unified_limit, decision_id, up_to)
+    return run_locked(engine, lambda connection: _grant(connection, ask))
 
-    def work(connection: Connection) -> GrantResult:
-        target = group_of(connection, subject, rep)
-        current = _member_group(connection, subject)
-        ensure_group(connection, target, unified_limit)
-        locked = {target} | ({current} if current else set())
-        _lock_groups(connection, locked)
-        # Membership only changes under the lock of the group left: check nothing moved
-        # between the unlocked reads above and the lock.
-        if group_of(connection, subject, rep) != target or (
-            _member_group(connection, subject) != current
-        ):
-            raise Retry
-        now = _now()
-        if rep is not None:
-            join(connection, rep, target)
-        join(connection, subject, target)
-        _bump(connection, target, now, unified_limit=unified_limit)
 
-        lines = _active_lines(connection, target)
-        granted_before = sum((_dec(line.limit) for line in lines), Decimal("0.00"))
-        existing = next(
-            (ln for ln in lines if ln.subject == subject and ln.product == product), None
+def grant_on(
+    connection: Connection,
+    *,
+    subject: str,
+    legal_rep: str | None,
+    product: str,
+    branch: str,
+    amount: Decimal,
+    unified_limit: Decimal,
+    decision_id: str | None,
+    up_to: Decimal | None = None,
+) -> GrantResult:
+    """`grant` inside the caller's open write transaction (see `run_locked`), so that the
+    grant commits or rolls back with the caller's other writes (a decision, its stored answer).
+
+    The group lock is taken here as in `grant` (PostgreSQL: FOR UPDATE; SQLite: the caller's
+    transaction must be ``BEGIN IMMEDIATE``, as `write_transaction` begins it). A refusal
+    rolls back only the grant's own writes (a savepoint) and returns the refused result, so
+    the caller may still record that it was refused. `Retry` and deadlocks propagate: the
+    caller's `run_locked` starts the whole unit again."""
+    ask = _Ask.of(subject, legal_rep, product, branch, amount, unified_limit, decision_id, up_to)
+    try:
+        with connection.begin_nested():
+            return _grant(connection, ask)
+    except Refused as refused:
+        result: GrantResult = refused.result
+        return result
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """A grant's arguments, checked (`Invalid` for bad input)."""
+
+    subject: str
+    rep: str | None
+    product: str
+    branch: str
+    amount: Decimal
+    unified_limit: Decimal
+    decision: str | None
+    target_line: Decimal | None
+
+    @classmethod
+    def of(
+        cls,
+        subject: str,
+        legal_rep: str | None,
+        product: str,
+        branch: str,
+        amount: Decimal,
+        unified_limit: Decimal,
+        decision_id: str | None,
+        up_to: Decimal | None,
+    ) -> _Ask:
+        subject = _text(subject, "subject", 100)
+        rep = (
+            None
+            if legal_rep is None or legal_rep == subject
+            else _text(legal_rep, "legal_rep", 100)
         )
-        adding = amount
-        if target_line is not None:
-            # Relative to the line as it stands now, under the lock, not as the decision saw
-            # it: a concurrent grant may already have raised it (see the module docstring).
-            held = Decimal("0.00") if existing is None else _dec(existing.limit)
-            adding = max(target_line - held, Decimal("0.00"))
-        after = granted_before + adding
-        if after > unified_limit:
-            raise Refused(
-                GrantResult(
-                    granted=False,
-                    group_id=target,
-                    line_id=None if existing is None else existing.line_id,
-                    increase=existing is not None,
-                    amount=adding,
-                    line_limit=None if existing is None else _dec(existing.limit),
-                    unified_limit=unified_limit,
-                    group_granted=granted_before,
-                    available=max(unified_limit - granted_before, Decimal("0.00")),
-                    reason="exceeds_unified_limit",
-                )
+        product = _text(product, "product", 40)
+        branch = _text(branch, "branch", 40)
+        amount = _amount(amount, "amount")
+        unified_limit = _amount(unified_limit, "unified_limit", positive=False)
+        decision = None if decision_id is None else _text(decision_id, "decision_id", 100)
+        target_line = None if up_to is None else _amount(up_to, "up_to")
+        return cls(subject, rep, product, branch, amount, unified_limit, decision, target_line)
+
+
+def _grant(connection: Connection, ask: _Ask) -> GrantResult:
+    """The grant's unit of work; raises `Refused` (to be rolled back) or `Retry`."""
+    subject, rep, product, branch = ask.subject, ask.rep, ask.product, ask.branch
+    amount, unified_limit = ask.amount, ask.unified_limit
+    decision, target_line = ask.decision, ask.target_line
+    target = group_of(connection, subject, rep)
+    current = _member_group(connection, subject)
+    ensure_group(connection, target, unified_limit)
+    locked = {target} | ({current} if current else set())
+    _lock_groups(connection, locked)
+    # Membership only changes under the lock of the group left: check nothing moved
+    # between the unlocked reads above and the lock.
+    if group_of(connection, subject, rep) != target or (
+        _member_group(connection, subject) != current
+    ):
+        raise Retry
+    now = _now()
+    if rep is not None:
+        join(connection, rep, target)
+    join(connection, subject, target)
+    _bump(connection, target, now, unified_limit=unified_limit)
+
+    lines = _active_lines(connection, target)
+    granted_before = sum((_dec(line.limit) for line in lines), Decimal("0.00"))
+    existing = next((ln for ln in lines if ln.subject == subject and ln.product == product), None)
+    adding = amount
+    if target_line is not None:
+        # Relative to the line as it stands now, under the lock, not as the decision saw
+        # it: a concurrent grant may already have raised it (see the module docstring).
+        held = Decimal("0.00") if existing is None else _dec(existing.limit)
+        adding = max(target_line - held, Decimal("0.00"))
+    after = granted_before + adding
+    if after > unified_limit:
+        raise Refused(
+            GrantResult(
+                granted=False,
+                group_id=target,
+                line_id=None if existing is None else existing.line_id,
+                increase=existing is not None,
+                amount=adding,
+                line_limit=None if existing is None else _dec(existing.limit),
+                unified_limit=unified_limit,
+                group_granted=granted_before,
+                available=max(unified_limit - granted_before, Decimal("0.00")),
+                reason="exceeds_unified_limit",
             )
-        if existing is not None:
-            line_id = existing.line_id
-            line_limit = _dec(existing.limit) + adding
-            if adding > 0:  # else the line already reaches `up_to`: it is left as it is
-                connection.execute(
-                    update(credit_lines)
-                    .where(credit_lines.c.line_id == line_id)
-                    .values(limit=line_limit, decision_id=decision, updated_at=now)
-                )
-        else:
-            line_id = f"L{uuid.uuid4().hex}"
-            line_limit = adding
+        )
+    if existing is not None:
+        line_id = existing.line_id
+        line_limit = _dec(existing.limit) + adding
+        if adding > 0:  # else the line already reaches `up_to`: it is left as it is
             connection.execute(
-                sa_insert(credit_lines).values(
-                    line_id=line_id,
-                    group_id=target,
-                    subject=subject,
-                    product=product,
-                    branch=branch,
-                    limit=line_limit,
-                    drawn=Decimal("0.00"),
-                    status=ACTIVE,
-                    decision_id=decision,
-                    created_at=now,
-                    updated_at=now,
-                )
+                update(credit_lines)
+                .where(credit_lines.c.line_id == line_id)
+                .values(limit=line_limit, decision_id=decision, updated_at=now)
             )
-        return GrantResult(
-            granted=True,
-            group_id=target,
-            line_id=line_id,
-            increase=existing is not None,
-            amount=adding,
-            line_limit=line_limit,
-            unified_limit=unified_limit,
-            group_granted=after,
-            available=unified_limit - after,
+    else:
+        line_id = f"L{uuid.uuid4().hex}"
+        line_limit = adding
+        connection.execute(
+            sa_insert(credit_lines).values(
+                line_id=line_id,
+                group_id=target,
+                subject=subject,
+                product=product,
+                branch=branch,
+                limit=line_limit,
+                drawn=Decimal("0.00"),
+                status=ACTIVE,
+                decision_id=decision,
+                created_at=now,
+                updated_at=now,
+            )
         )
-
-    return run_locked(engine, work)
+    return GrantResult(
+        granted=True,
+        group_id=target,
+        line_id=line_id,
+        increase=existing is not None,
+        amount=adding,
+        line_limit=line_limit,
+        unified_limit=unified_limit,
+        group_granted=after,
+        available=unified_limit - after,
+    )
 
 
 def _lock_line(connection: Connection, line_id: str) -> Any:
@@ -488,61 +552,65 @@ def draw(engine: Engine, *, line_id: str, amount: Decimal, branch: str) -> DrawR
 
     Refused, with nothing changed, if the line is closed or its drawn amount would exceed its
     limit. Raises `NotFound` for an unknown line, `Invalid` for bad input."""
+    return run_locked(
+        engine,
+        lambda connection: draw_on(connection, line_id=line_id, amount=amount, branch=branch),
+    )
+
+
+def draw_on(connection: Connection, *, line_id: str, amount: Decimal, branch: str) -> DrawResult:
+    """`draw` inside the caller's open write transaction (on SQLite one begun ``IMMEDIATE``,
+    as `run_locked` does), so the drawdown commits with the caller's other writes. A refusal
+    writes nothing. `Retry` propagates: the caller's `run_locked` starts the unit again."""
     line_id = _text(line_id, "line_id", 40)
     amount = _amount(amount, "amount")
     branch = _text(branch, "branch", 40)
-
-    def work(connection: Connection) -> DrawResult:
-        line = _lock_line(connection, line_id)
-        limit, drawn = _dec(line.limit), _dec(line.drawn)
-        reason = None
-        if line.status != ACTIVE:
-            reason = "line_closed"
-        elif drawn + amount > limit:
-            reason = "exceeds_line_limit"
-        if reason is not None:
-            raise Refused(
-                DrawResult(
-                    drawn=False,
-                    line_id=line_id,
-                    drawdown_id=None,
-                    amount=amount,
-                    line_limit=limit,
-                    line_drawn=drawn,
-                    available=max(limit - drawn, Decimal("0.00"))
-                    if reason != "line_closed"
-                    else Decimal("0.00"),
-                    reason=reason,
-                )
-            )
-        now = _now()
-        drawdown_id = f"D{uuid.uuid4().hex}"
-        connection.execute(
-            sa_insert(drawdowns).values(
-                drawdown_id=drawdown_id,
-                line_id=line_id,
-                amount=amount,
-                branch=branch,
-                created_at=now,
-            )
-        )
-        connection.execute(
-            update(credit_lines)
-            .where(credit_lines.c.line_id == line_id)
-            .values(drawn=drawn + amount, updated_at=now)
-        )
-        _bump(connection, line.group_id, now)
+    line = _lock_line(connection, line_id)
+    limit, drawn = _dec(line.limit), _dec(line.drawn)
+    reason = None
+    if line.status != ACTIVE:
+        reason = "line_closed"
+    elif drawn + amount > limit:
+        reason = "exceeds_line_limit"
+    if reason is not None:
         return DrawResult(
-            drawn=True,
+            drawn=False,
             line_id=line_id,
-            drawdown_id=drawdown_id,
+            drawdown_id=None,
             amount=amount,
             line_limit=limit,
-            line_drawn=drawn + amount,
-            available=limit - drawn - amount,
+            line_drawn=drawn,
+            available=max(limit - drawn, Decimal("0.00"))
+            if reason != "line_closed"
+            else Decimal("0.00"),
+            reason=reason,
         )
-
-    return run_locked(engine, work)
+    now = _now()
+    drawdown_id = f"D{uuid.uuid4().hex}"
+    connection.execute(
+        sa_insert(drawdowns).values(
+            drawdown_id=drawdown_id,
+            line_id=line_id,
+            amount=amount,
+            branch=branch,
+            created_at=now,
+        )
+    )
+    connection.execute(
+        update(credit_lines)
+        .where(credit_lines.c.line_id == line_id)
+        .values(drawn=drawn + amount, updated_at=now)
+    )
+    _bump(connection, line.group_id, now)
+    return DrawResult(
+        drawn=True,
+        line_id=line_id,
+        drawdown_id=drawdown_id,
+        amount=amount,
+        line_limit=limit,
+        line_drawn=drawn + amount,
+        available=limit - drawn - amount,
+    )
 
 
 def close_line(engine: Engine, line_id: str) -> None:

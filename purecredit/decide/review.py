@@ -29,17 +29,22 @@ REVIEWS = store.REVIEWS
 
 
 def open_review(
-    engine: Engine, decision_id: str, kind: Kind, needs_level: str, reason: str | None = None
+    engine: store.Bind,
+    decision_id: str,
+    kind: Kind,
+    needs_level: str,
+    reason: str | None = None,
 ) -> None:
+    """Open the decision's review (in the caller's transaction when given a connection)."""
     if needs_level not in LEVELS:
         raise Invalid(f"unknown branch level {needs_level!r}", field="level")
-    with transaction(engine) as session:
-        found = session.execute(
+    with store.writing(engine) as connection:
+        found = connection.execute(
             select(REVIEWS.c.status).where(REVIEWS.c.decision_id == decision_id)
         ).first()
         if found is not None:
             raise Invalid(f"decision {decision_id} already has a review", field="decision")
-        session.execute(
+        connection.execute(
             insert(REVIEWS).values(
                 decision_id=decision_id,
                 kind=kind,
@@ -51,8 +56,9 @@ def open_review(
         )
 
 
-def request_review(engine: Engine, decision_id: str, reason: str) -> None:
-    """The applicant asks a person to review an automated decision (PIPL art. 24)."""
+def request_review(engine: store.Bind, decision_id: str, reason: str) -> None:
+    """The applicant asks a person to review an automated decision (PIPL art. 24); in the
+    caller's transaction when given a connection."""
     row = store.decision(engine, decision_id)  # NotFound for an unknown decision
     if not reason.strip():
         raise Invalid("say why the review is asked for", field="reason")

@@ -9,7 +9,8 @@ and compare (`replay`). Rows are written once and never updated.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -18,6 +19,7 @@ import duckdb
 from sqlalchemy import (
     JSON,
     Column,
+    Connection,
     Date,
     DateTime,
     Engine,
@@ -35,7 +37,7 @@ from purecredit.core.errors import Invalid, NotFound
 from purecredit.ingest.catalog import Catalog
 from purecredit.profile.records import load_records, record_table
 from purecredit.store.lake import Lake
-from purecredit.store.ledger import replace_table, transaction
+from purecredit.store.ledger import replace_table
 
 metadata = MetaData()
 
@@ -101,6 +103,30 @@ def create_tables(engine: Engine) -> None:
     metadata.create_all(engine)
 
 
+Bind = Engine | Connection  # an engine, or a connection inside the caller's transaction
+
+
+@contextmanager
+def writing(bind: Bind) -> Iterator[Connection]:
+    """Where to write: the caller's connection as it is (the caller's transaction commits
+    the write, with its others), or a transaction of its own on an engine."""
+    if isinstance(bind, Connection):
+        yield bind
+        return
+    with bind.begin() as connection:
+        yield connection
+
+
+@contextmanager
+def reading(bind: Bind) -> Iterator[Connection]:
+    """Where to read: the caller's connection (seeing its own writes), or a new one."""
+    if isinstance(bind, Connection):
+        yield bind
+        return
+    with bind.connect() as connection:
+        yield connection
+
+
 @dataclass(frozen=True)
 class Branch:
     code: str
@@ -134,25 +160,25 @@ def branches(engine: Engine) -> list[Branch]:
     return [Branch(r["code"], r["name"], r["level"], r["parent"]) for r in rows]
 
 
-def row_by_key(engine: Engine, table: Table, key: str, missing: str, field: str) -> dict[str, Any]:
+def row_by_key(engine: Bind, table: Table, key: str, missing: str, field: str) -> dict[str, Any]:
     """The row of `table` whose primary key is `key`; `NotFound(missing)` naming `field` when
     there is none."""
     (column,) = table.primary_key.columns
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         row = connection.execute(select(table).where(column == key)).mappings().first()
     if row is None:
         raise NotFound(missing, field=field)
     return dict(row)
 
 
-def branch(engine: Engine, code: str) -> Branch:
+def branch(engine: Bind, code: str) -> Branch:
     missing = f"no branch {code!r} (`purecredit branches` lists them)"
     row = row_by_key(engine, BRANCHES, code, missing, "branch")
     return Branch(row["code"], row["name"], row["level"], row["parent"])
 
 
 def record_consent(
-    engine: Engine,
+    engine: Bind,
     *,
     consent_id: str,
     subject: str,
@@ -161,9 +187,10 @@ def record_consent(
     granted_at: datetime,
     valid_until: date,
 ) -> str:
-    """The applicant's consent to query and use their data for a credit application."""
-    with transaction(engine) as session:
-        session.execute(
+    """The applicant's consent to query and use their data for a credit application (in the
+    caller's transaction when given a connection)."""
+    with writing(engine) as connection:
+        connection.execute(
             insert(CONSENTS).values(
                 consent_id=consent_id,
                 subject=subject,
@@ -177,7 +204,7 @@ def record_consent(
     return consent_id
 
 
-def check_consent(engine: Engine, consent_id: str, subject: str, on: date) -> None:
+def check_consent(engine: Bind, consent_id: str, subject: str, on: date) -> None:
     """A consent that exists, is the subject's, is for credit and is valid on the date."""
     row = row_by_key(engine, CONSENTS, consent_id, f"no consent {consent_id!r}", "consent")
     if row["subject"] != subject or row["purpose"] != PURPOSE:
@@ -187,7 +214,7 @@ def check_consent(engine: Engine, consent_id: str, subject: str, on: date) -> No
 
 
 def store_decision(
-    engine: Engine,
+    engine: Bind,
     *,
     decision_id: str,
     record: dict[str, Any],
@@ -195,9 +222,10 @@ def store_decision(
     subject: str,
     branch_code: str,
 ) -> None:
-    """Write a decision once, with its inputs."""
-    with transaction(engine) as session:
-        session.execute(
+    """Write a decision once, with its inputs (in the caller's transaction when given a
+    connection)."""
+    with writing(engine) as connection:
+        connection.execute(
             insert(DECISIONS).values(
                 decision_id=decision_id,
                 application_id=record["application_id"],
@@ -224,7 +252,7 @@ def as_stored(value: dict[str, Any]) -> dict[str, Any]:
     return parsed
 
 
-def decision(engine: Engine, decision_id: str) -> dict[str, Any]:
+def decision(engine: Bind, decision_id: str) -> dict[str, Any]:
     return row_by_key(engine, DECISIONS, decision_id, f"no decision {decision_id!r}", "decision")
 
 

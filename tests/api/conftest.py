@@ -20,7 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from purecredit.api import clients, signing
+from purecredit.api import clients, idempotency, signing
 from purecredit.api.app import create_app
 from purecredit.api.auth import Gateway
 from purecredit.api.clients import Credentials
@@ -75,10 +75,15 @@ class Gate:
         nonce: str | None = None,
         timestamp: int | None = None,
         secret: str | None = None,
+        idempotency_key: str | bool = True,
     ) -> httpx.Response:
-        """A request as a client sends it: bearer token, and signed (over the exact bytes)."""
+        """A request as a client sends it: bearer token, signed (over the exact bytes), and a
+        POST with an `Idempotency-Key` (a fresh one unless given; False: none)."""
         content = raw if raw is not None else b"" if body is None else json.dumps(body).encode()
         headers = {"Authorization": f"Bearer {token or self.token(creds)}"}
+        if method.upper() == "POST" and idempotency_key is not False:
+            fresh = uuid.uuid4().hex if idempotency_key is True else idempotency_key
+            headers[idempotency.HEADER] = str(fresh)
         if content:
             headers["Content-Type"] = "application/json"
         if sign:
