@@ -115,6 +115,9 @@ async def token(request: Request, gw: GatewayDep) -> JSONResponse:
     )
 
 
+_PARAMETERS = frozenset({"grant_type", "client_id", "client_secret", "scope"})
+
+
 def _form(content_type: str, body: bytes) -> dict[str, str]:
     if content_type.split(";", 1)[0].strip().lower() != _FORM:
         raise InvalidRequest(f"the body must be {_FORM}", field="Content-Type")
@@ -124,7 +127,11 @@ def _form(content_type: str, body: bytes) -> dict[str, str]:
         raise InvalidRequest("the body is not a valid form", field="body") from None
     form: dict[str, str] = {}
     for name, value in pairs:
-        if name in form:  # RFC 6749 section 3.2: no parameter more than once
+        # RFC 6749 section 3.2: parameters it does not define are ignored, and never named
+        # back (the name is the client's text); those it defines come once, of sane length.
+        if name not in _PARAMETERS:
+            continue
+        if name in form:
             raise InvalidRequest(f"{name} given more than once", field=name)
         if len(value) > _MAX_FIELD:
             raise InvalidRequest(f"{name} is too long", field=name)

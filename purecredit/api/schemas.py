@@ -132,7 +132,9 @@ class ProfileOut(BaseModel):
 
 
 class DrawdownIn(Strict):
-    amount: StrictInt | Money = Field(description="Yuan: a whole number or a decimal string.")
+    amount: Annotated[StrictInt, Field(gt=0)] | Money = Field(
+        description="Yuan: a whole number above 0 or a decimal string."
+    )
     branch: BranchCode
 
 

@@ -100,6 +100,19 @@ def test_bad_token_requests_are_refused_with_the_oauth_error(gate: Gate) -> None
     _refused(gate.http.post("/oauth/token", data=_form(disabled)), 401)
 
 
+def test_unknown_token_parameters_are_ignored_and_never_named_back(gate: Gate) -> None:
+    """RFC 6749 section 3.2: a parameter the grant does not define is ignored; one it defines
+    may come only once. A client's own text is never echoed in a problem."""
+    creds = gate.client("metrics:read")
+    body = "&".join(f"{k}={v}" for k, v in _form(creds).items())
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    extra = gate.http.post("/oauth/token", content=f"{body}&x%06odd=1&x%06odd=2", headers=form)
+    assert extra.status_code == 200, extra.text
+    twice = gate.http.post("/oauth/token", content=f"{body}&client_id={creds.client_id}",
+                           headers=form)  # fmt: skip
+    _refused(twice, 400, "client_id")
+
+
 # ----------------------------------------------------------------------------- bearer tokens
 
 
