@@ -44,21 +44,8 @@ decisions = Table("test_idem_decisions", work_metadata, Column("decision_id", St
 
 
 @pytest.fixture
-def url(ledger_url: str) -> Iterator[str]:
-    """The ledger URL; on PostgreSQL in a fresh schema."""
-    if not ledger_url.startswith("postgresql"):
-        yield ledger_url
-        return
-    schema = f"idem_test_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(ledger_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{ledger_url}{'&' if '?' in ledger_url else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+def url(fresh_ledger_url: str) -> str:
+    return fresh_ledger_url
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import asyncio
 import json
 import multiprocessing
 import pickle
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,21 +23,8 @@ CLIENT, NOW = "cl_0123456789abcdef0123", 1_767_225_600.0
 
 
 @pytest.fixture
-def url(ledger_url: str) -> Iterator[str]:
-    """The ledger URL; on PostgreSQL in a fresh schema."""
-    if not ledger_url.startswith("postgresql"):
-        yield ledger_url
-        return
-    schema = f"limits_test_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(ledger_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{ledger_url}{'&' if '?' in ledger_url else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+def url(fresh_ledger_url: str) -> str:
+    return fresh_ledger_url
 
 
 @pytest.fixture
