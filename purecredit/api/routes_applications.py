@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import JSON, Column, Connection, DateTime, Engine, MetaData, String, Table, select
 
-from purecredit.api import idempotency, routes_consents
+from purecredit.api import idempotency, routes_customers
 from purecredit.api.auth import GatewayDep, scoped, signed
 from purecredit.api.calls import current
 from purecredit.api.routes_consents import subject_of, withdrawn
@@ -108,7 +108,7 @@ def apply(
             # Everything here is about the body: a 422 naming the body's field, never a 404.
             field = _FIELDS.get(exc.field or "", exc.field)
             raise Invalid(exc.detail, field=field) from None
-        routes_consents.remember(
+        routes_customers.remember(
             connection, ref=ref, client_id=claims.client_id, subject=subject, kind=kind
         )
         grant = applied.grant or {}

@@ -16,7 +16,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import Column, Connection, DateTime, Engine, MetaData, String, Table, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from purecredit.api import idempotency, routes_customers
 from purecredit.api.auth import GatewayDep, signed
@@ -64,25 +63,6 @@ def withdrawn(bind: store.Bind, consent_id: str) -> bool:
     return row is not None and row.withdrawn_at is not None
 
 
-def remember(connection: Connection, *, ref: str, client_id: str, subject: str, kind: str) -> None:
-    """`routes_customers.remember` in the caller's transaction (it begins one of its own, which
-    would wait for this one's write lock on SQLite): the client now knows the customer."""
-    table = routes_customers.API_CUSTOMERS
-    row = {
-        "customer_ref": ref,
-        "client_id": client_id,
-        "subject": subject,
-        "kind": kind,
-        "first_seen": datetime.now(UTC),
-    }
-    # ON CONFLICT DO NOTHING: a concurrent call that remembered it first must not abort this
-    # transaction (a failed insert would, on PostgreSQL).
-    if connection.dialect.name == "postgresql":
-        connection.execute(postgresql.insert(table).values(row).on_conflict_do_nothing())
-    else:
-        connection.execute(sqlite.insert(table).values(row).on_conflict_do_nothing())
-
-
 @router.post(
     "/v1/consents",
     status_code=201,
@@ -108,7 +88,9 @@ def record(
         now = datetime.now(UTC)
         valid_until = now.date() + timedelta(days=body.valid_days)
         consent_id = f"C{uuid.uuid4().hex[:20]}"
-        remember(connection, ref=ref, client_id=claims.client_id, subject=subject, kind=kind)
+        routes_customers.remember(
+            connection, ref=ref, client_id=claims.client_id, subject=subject, kind=kind
+        )
         store.record_consent(
             connection,
             consent_id=consent_id,

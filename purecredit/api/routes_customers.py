@@ -13,8 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Column, Connection, DateTime, Engine, MetaData, String, Table, select
 
 from purecredit.api.auth import GatewayDep, scoped
 from purecredit.api.calls import current
@@ -24,6 +23,7 @@ from purecredit.core.errors import NotFound
 from purecredit.core.masking import mask_phone, mask_resident_id
 from purecredit.core.subjects import SubjectKind
 from purecredit.profile.features import sections
+from purecredit.store.ledger import insert_ignore
 
 router = APIRouter(tags=["customers"], responses=PROBLEM_RESPONSES)
 metadata = MetaData()
@@ -46,8 +46,9 @@ def create_tables(engine: Engine) -> None:
     metadata.create_all(engine)
 
 
-def remember(engine: Engine, *, ref: str, client_id: str, subject: str, kind: str) -> None:
-    """Note that `client_id` knows the customer `ref` (idempotent)."""
+def remember(connection: Connection, *, ref: str, client_id: str, subject: str, kind: str) -> None:
+    """Note, in the caller's transaction, that `client_id` knows the customer `ref`
+    (idempotent: a concurrent call that remembered it first changes nothing)."""
     row = {
         "customer_ref": ref,
         "client_id": client_id,
@@ -55,17 +56,7 @@ def remember(engine: Engine, *, ref: str, client_id: str, subject: str, kind: st
         "kind": kind,
         "first_seen": datetime.now(UTC),
     }
-    query = select(API_CUSTOMERS.c.subject).where(
-        API_CUSTOMERS.c.customer_ref == ref, API_CUSTOMERS.c.client_id == client_id
-    )
-    with engine.begin() as connection:
-        if connection.execute(query).first() is not None:
-            return
-        try:
-            with connection.begin_nested():
-                connection.execute(API_CUSTOMERS.insert(), row)
-        except IntegrityError:
-            pass  # a concurrent call of the same client remembered it first
+    insert_ignore(connection, API_CUSTOMERS, row)
 
 
 def known(engine: Engine, *, ref: str, client_id: str) -> tuple[SubjectKind, str]:

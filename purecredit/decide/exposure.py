@@ -63,10 +63,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import insert as sa_insert
-from sqlalchemy.dialects import postgresql, sqlite
 
 from purecredit.core.errors import Invalid, NotFound
-from purecredit.store.ledger import Refused, Retry, run_locked, snapshot
+from purecredit.store.ledger import Refused, Retry, insert_ignore, run_locked, snapshot
 
 CENT = Decimal("0.01")
 MONEY = Numeric(18, 2, asdecimal=True)
@@ -245,16 +244,6 @@ def _dec(value: Any) -> Decimal:
 # ----------------------------------------------------------------------------- locking
 
 
-def _insert_ignore(connection: Connection, table: Table, values: dict[str, Any]) -> None:
-    """Insert a row unless its key exists (two first requests for a customer may race)."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(postgresql.insert(table).values(values).on_conflict_do_nothing())
-    elif connection.dialect.name == "sqlite":
-        connection.execute(sqlite.insert(table).values(values).on_conflict_do_nothing())
-    else:  # pragma: no cover - the ledger runs on SQLite or PostgreSQL
-        connection.execute(sa_insert(table).values(values))
-
-
 def _lock_groups(connection: Connection, group_ids: set[str]) -> dict[str, Decimal]:
     """Lock the group rows in id order (SQLite: already holds the write lock); their limits."""
     rows = connection.execute(
@@ -285,7 +274,7 @@ def group_of(connection: Connection, subject: str, legal_rep: str | None = None)
 
 def ensure_group(connection: Connection, group_id: str, unified_limit: Decimal) -> None:
     """Create the group row if missing (a new group starts at `unified_limit`, version 0)."""
-    _insert_ignore(
+    insert_ignore(
         connection,
         credit_groups,
         {
@@ -306,7 +295,7 @@ def join(connection: Connection, subject: str, group_id: str) -> None:
         return
     now = _now()
     if current is None:
-        _insert_ignore(
+        insert_ignore(
             connection,
             credit_group_members,
             {"subject": subject, "group_id": group_id, "joined_at": now},

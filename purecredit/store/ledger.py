@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 from sqlalchemy import Connection, Engine, Table, create_engine, event, insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -169,3 +170,14 @@ def run_locked(engine: Engine, work: Callable[[Connection], T]) -> T:
                 continue
             raise
     raise RuntimeError("the rows kept changing while waiting for their lock")
+
+
+def insert_ignore(connection: Connection, table: Table, values: dict[str, Any]) -> None:
+    """Insert a row unless its key exists: two first requests for one key may race, and a
+    failed insert would abort the caller's transaction on PostgreSQL."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(postgresql.insert(table).values(values).on_conflict_do_nothing())
+    elif connection.dialect.name == "sqlite":
+        connection.execute(sqlite.insert(table).values(values).on_conflict_do_nothing())
+    else:  # pragma: no cover - the ledger runs on SQLite or PostgreSQL
+        connection.execute(insert(table).values(values))
