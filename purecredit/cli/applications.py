@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 from rich.table import Table
 
-from purecredit.cli.progress import console, steps
+from purecredit.cli.progress import console, fail, steps
 from purecredit.core.errors import PurecreditError
 from purecredit.core.settings import get_settings
 from purecredit.decide.applications import asks_for, outlets_of, run_asks, write_asks
@@ -37,11 +37,6 @@ County = Annotated[
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def _fail(exc: PurecreditError) -> None:
-    typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(1)
-
-
 def _asks(counter: Counter, source: str, county: Path | None, count: int | None) -> list[Any]:
     as_of = counter.profiles["person"].as_of()
     return asks_for(source, county or counter.settings.county_path, outlets_of(counter),
@@ -60,7 +55,7 @@ def draw(
         counter = Counter(get_settings())
         n = write_asks(out, _asks(counter, month, county, count))
     except PurecreditError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(f"{n} applications written to {out}")
 
 
@@ -74,7 +69,7 @@ def run(
         counter = Counter(get_settings())
         asks = _asks(counter, source, county, count)
     except PurecreditError as exc:
-        _fail(exc)
+        fail(exc)
     with steps("applications", len(asks)) as advance:
         counts = run_asks(counter, asks, advance)
     if as_json:
@@ -110,7 +105,7 @@ def simulate(
                                     where if (where / "manifest.json").is_file() else None,
                                     advance)  # fmt: skip
     except PurecreditError as exc:
-        _fail(exc)
+        fail(exc)
     if chart is not None:
         if result["frontier"] is None:
             console.print("[yellow]no chart: the applications were not played forward[/yellow]")

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from purecredit.api import clients
-from purecredit.cli.progress import console
+from purecredit.cli.progress import console, fail
 from purecredit.core.errors import PurecreditError
 from purecredit.core.settings import get_settings
 from purecredit.store.ledger import ledger_engine
@@ -19,11 +19,6 @@ app = typer.Typer(help="API clients: register, list, disable.", no_args_is_help=
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 ClientId = Annotated[str, typer.Argument(help="The client's id.")]
-
-
-def _fail(exc: PurecreditError) -> NoReturn:
-    typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(1)
 
 
 @app.command()
@@ -46,7 +41,7 @@ def create(
         clients.create_tables(engine)
         made = clients.create_client(engine, settings, name, scopes, branch or ())
     except PurecreditError as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
         typer.echo(json.dumps({"client_id": made.client_id, "client_secret": made.client_secret}))
         return
@@ -96,5 +91,5 @@ def _set(client_id: str, *, enabled: bool) -> None:
         clients.create_tables(engine)
         clients.set_enabled(engine, client_id, enabled)
     except PurecreditError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(f"{client_id} {'enabled' if enabled else 'disabled'}")

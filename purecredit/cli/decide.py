@@ -5,12 +5,12 @@ exit status 1, and nothing changed."""
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from purecredit.cli.progress import console
+from purecredit.cli.progress import console, fail
 from purecredit.core.errors import PurecreditError
 from purecredit.core.settings import get_settings
 from purecredit.core.subjects import subject_key
@@ -22,11 +22,6 @@ from purecredit.store.lake import Lake
 from purecredit.store.ledger import ledger_engine
 
 decision_app = typer.Typer(help="Stored decisions: replay them.", no_args_is_help=True)
-
-
-def _fail(exc: PurecreditError) -> NoReturn:
-    typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(1)
 
 
 def _print(payload: Any, as_json: bool) -> bool:
@@ -48,7 +43,7 @@ def branches(
             store.sync_branches(engine, Lake(settings.home / "lake"), load_catalog())
             found = store.branches(engine)
     except PurecreditError as exc:
-        _fail(exc)
+        fail(exc)
     if _print([b.as_json() for b in found], as_json):
         return
     shown = Table(title=f"{len(found)} branches")
@@ -85,7 +80,7 @@ def apply(
             term_months=term,
         )
     except PurecreditError as exc:
-        _fail(exc)
+        fail(exc)
     summary = applied.summary()
     if _print(summary, as_json):
         return
@@ -110,7 +105,7 @@ def exposure(
         ledger_exposure.create_tables(engine)
         now = ledger_exposure.exposure(engine, subject)
     except PurecreditError as exc:
-        _fail(exc)
+        fail(exc)
     if _print(now, as_json):
         return
     console.print(
@@ -137,7 +132,7 @@ def replay(
         counter = Counter(get_settings())
         ids = store.decision_ids(counter.engine) if every else [str(decision_id)]
     except PurecreditError as exc:
-        _fail(exc)
+        fail(exc)
     results = []
     for i in ids:
         try:
@@ -189,7 +184,7 @@ def _close(decision_id: str, approve: bool, reviewer: str, level: str, note: str
         done = review.close(counter.engine, counter.policy, decision_id, approve=approve,
                             reviewer=reviewer, level=level, note=note)  # fmt: skip
     except PurecreditError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(json.dumps(done, ensure_ascii=False))
 
 
@@ -220,5 +215,5 @@ def review_request(
     try:
         review.request_review(Counter(get_settings()).engine, decision_id, reason)
     except PurecreditError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(json.dumps({"decision_id": decision_id, "status": "open"}))

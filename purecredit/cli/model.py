@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import pandas as pd
 import typer
 from rich.table import Table
 
-from purecredit.cli.progress import console, steps
+from purecredit.cli.progress import console, fail, steps
 from purecredit.core.crypto import Tokenizer
 from purecredit.core.errors import Invalid, PurecreditError
 from purecredit.core.keys import data_zone_keys
@@ -135,7 +135,7 @@ def train(
     try:
         train_and_show(county, json_out, seed)
     except PurecreditError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 def train_and_show(county: Path | None, json_out: Path | None, seed: int = 0) -> None:
@@ -187,7 +187,7 @@ def list_(
     try:
         models = registry.list_models(get_settings().home)
     except PurecreditError as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
         typer.echo(json.dumps(models, indent=2))
         return
@@ -204,12 +204,6 @@ def list_(
             str(m["created_at"]),
         )
     console.print(shown)
-
-
-def _fail(exc: PurecreditError) -> NoReturn:
-    """A registry error as one line on stderr and exit status 1, not a traceback."""
-    typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(1)
 
 
 def _figure(value: float | None) -> str:
@@ -229,7 +223,7 @@ def show(
     try:
         model = registry.load(home, segment, version)
     except PurecreditError as exc:
-        _fail(exc)
+        fail(exc)
     doc = model.doc
     summary = {
         "segment": model.segment,
@@ -278,5 +272,5 @@ def promote(
     try:
         model = registry.promote(get_settings().home, segment, version)
     except PurecreditError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(f"champion of {model.segment} is now {model.version}")

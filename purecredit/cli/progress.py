@@ -1,12 +1,16 @@
-"""Rich progress for long CLI work, shared by every command."""
+"""What every command shares: rich progress for long work, and one way to fail."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from purecredit.core.errors import PurecreditError
 
 console = Console(stderr=True)
 
@@ -30,3 +34,10 @@ def steps(title: str, total: int | None = None) -> Iterator[Callable[[str], None
 
         yield advance
         progress.update(task, description=f"{title}: done")
+
+
+def fail(exc: PurecreditError) -> NoReturn:
+    """A purecredit error as one line on stderr (it names the record and field) and exit
+    status 1: what an operator reads, not a traceback; nothing was changed."""
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(1)
