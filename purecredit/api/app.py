@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from purecredit import __version__
@@ -49,11 +50,13 @@ def create_app(settings: Settings, *, routers: Iterable[APIRouter] = ()) -> Fast
         finally:
             gateway.stop()
 
-    app = FastAPI(
+    # Interactive docs (Swagger UI at /docs, ReDoc at /redoc) from the files fastapi-offline
+    # ships, not a CDN: the data zone has no internet.
+    app = FastAPIOffline(
         title="purecredit",
         version=__version__,
-        docs_url=None,
-        redoc_url=None,
+        docs_url="/docs",
+        redoc_url="/redoc",
         lifespan=lifespan,
         description="The purecredit gateway: authenticated (OAuth 2.0 client credentials), "
         "scoped, signed (write requests under /v1: X-Timestamp, X-Nonce, X-Signature; see "

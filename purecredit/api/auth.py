@@ -53,7 +53,7 @@ class Gateway:
         """Open the ledger, create the gateway's tables and load the counter (idempotent)."""
         with self._lock:
             if self._counter is None:
-                from purecredit.api import routes_applications, routes_consents, routes_customers
+                from purecredit.api import routes_applications, routes_customers
 
                 engine = ledger_engine(self.settings)
                 for module in (
@@ -63,7 +63,6 @@ class Gateway:
                     limits,
                     audit,
                     routes_customers,
-                    routes_consents,
                     routes_applications,
                 ):
                     module.create_tables(engine)

@@ -36,10 +36,10 @@ the client's promise that the request is the same one.
 The routes (`POST /v1/consents`, `/v1/applications`, `/v1/decisions/{id}/human-review`,
 `/v1/credit-lines/{id}/drawdowns`) run through `serve`: the claim, the route's work, its own
 rows and the stored answer in one `run_locked` transaction; a replay answers the stored bytes
-with ``Idempotent-Replayed: true``. The header is optional there: every client should send
-one on every POST, and a request without one is done as asked, with no protection against
-its retry doing it twice (a client that cannot tell whether its first try arrived must send a
-key). ``POST /oauth/token`` takes none: it changes nothing a retry could double.
+with ``Idempotent-Replayed: true``. The header is required there (422 naming it when
+missing): a client that cannot tell whether its first try arrived must be able to retry
+safely, and one without a key could not. ``POST /oauth/token`` takes none: it changes
+nothing a retry could double, and RFC 6749 clients do not send one.
 """
 
 from __future__ import annotations
@@ -284,10 +284,10 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @dataclass(frozen=True)
 class Asked:
-    """A POST as the idempotency key covers it: the key (None: none sent), method, path and
-    the raw body bytes (those the signature covers)."""
+    """A POST as the idempotency key covers it: the key, method, path and the raw body bytes
+    (those the signature covers)."""
 
-    key: str | None
+    key: str
     method: str
     path: str
     body: bytes
@@ -296,13 +296,13 @@ class Asked:
 async def asked(
     request: Request,
     key: Annotated[
-        str | None,
+        str,
         Header(
             alias=HEADER,
-            description="1 to 255 visible ASCII characters, unique per request; a retry with "
-            "the same key and body gets the first answer (Idempotent-Replayed: true).",
+            description="Required. 1 to 255 visible ASCII characters, unique per request; a "
+            "retry with the same key and body gets the first answer (Idempotent-Replayed: true).",
         ),
-    ] = None,
+    ],
 ) -> Asked:
     """A dependency: the request's key and raw body (read once; Starlette keeps it)."""
     return Asked(key, request.method, request.url.path, await request.body())
@@ -336,8 +336,6 @@ def serve(
     rolls everything back, claim included, so a retry is judged afresh."""
 
     def unit(connection: Connection) -> Answer:
-        if asked.key is None:
-            return work(connection)
         begun = begin(
             connection,
             client_id=client_id,
@@ -353,6 +351,5 @@ def serve(
         finish(connection, client_id=client_id, key=asked.key, status=done.status, body=done.body)
         return done
 
-    if asked.key is not None:
-        parse_key(asked.key)  # 400 before any transaction
+    parse_key(asked.key)  # 400 before any transaction
     return run_locked(engine, unit)

@@ -23,7 +23,7 @@ from sqlalchemy import JSON, Column, Connection, DateTime, Engine, MetaData, Str
 from purecredit.api import idempotency, routes_customers
 from purecredit.api.auth import GatewayDep, scoped, signed
 from purecredit.api.calls import current
-from purecredit.api.routes_consents import subject_of, withdrawn
+from purecredit.api.routes_consents import subject_of
 from purecredit.api.schemas import (
     PROBLEM_RESPONSES,
     ApplicationIn,
@@ -80,10 +80,9 @@ def apply(
     `purecredit apply --json`, plus the customer's opaque `customer_ref` and the credit line
     granted, if any. The consent must be the subject's, valid and not withdrawn.
 
-    `Idempotency-Key` is optional but every client should send one: a retry with the same
-    key and body answers the first answer byte for byte (``Idempotent-Replayed: true``) and
-    decides nothing again; the same key with another body is a 422, one still in progress a
-    409. Without a key each request is decided anew."""
+    A retry with the same `Idempotency-Key` and body answers the first answer byte for byte
+    (``Idempotent-Replayed: true``) and decides nothing again; the same key with another body
+    is a 422, one still in progress a 409."""
     require_branch(claims, body.branch)
     kind, subject = subject_of(gw.settings, body.subject_id)
     call = current(request)
@@ -91,8 +90,6 @@ def apply(
     ref = gw.customer_ref(subject)
 
     def work(connection: Connection) -> idempotency.Answer:
-        if withdrawn(connection, body.consent_id):
-            raise PolicyViolation("this consent has been withdrawn", field="consent_id")
         try:
             applied = gw.counter.apply(
                 body.subject_id,
@@ -104,10 +101,11 @@ def apply(
                 term_months=body.term_months,
                 connection=connection,
             )
-        except (Invalid, NotFound) as exc:
+        except (Invalid, NotFound, PolicyViolation) as exc:
             # Everything here is about the body: a 422 naming the body's field, never a 404.
             field = _FIELDS.get(exc.field or "", exc.field)
-            raise Invalid(exc.detail, field=field) from None
+            refusal = PolicyViolation if isinstance(exc, PolicyViolation) else Invalid
+            raise refusal(exc.detail, field=field) from None
         routes_customers.remember(
             connection, ref=ref, client_id=claims.client_id, subject=subject, kind=kind
         )

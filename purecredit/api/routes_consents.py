@@ -1,11 +1,10 @@
 """`POST /v1/consents` records a subject's consent; `DELETE /v1/consents/{consent_id}`
 withdraws it.
 
-The consent itself goes to the decision ledger (`store.record_consent`), where the counter
-checks it. `store` has no withdrawal yet, so the gateway keeps its own `api_consents` row per
-consent it recorded (who recorded it, when it was withdrawn) and refuses a withdrawn consent
-before the counter sees it (`withdrawn`). A consent recorded at the counter (CLI) cannot be
-withdrawn here; and the CLI does not see withdrawals made here (see the module's TODO).
+Both live in the decision ledger (`store.record_consent`, `store.withdraw_consent`), where the
+counter checks every application's consent: a withdrawal made here binds the counter (CLI)
+too. A consent recorded through the gateway is ``recorded_by`` ``api:<client_id>``, and only
+that client may withdraw it.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from sqlalchemy import Column, Connection, DateTime, Engine, MetaData, String, Table, select, update
+from sqlalchemy import Connection
 
 from purecredit.api import idempotency, routes_customers
 from purecredit.api.auth import GatewayDep, signed
@@ -28,23 +27,11 @@ from purecredit.core.subjects import SubjectKind, subject_key
 from purecredit.decide import store
 
 router = APIRouter(tags=["consents"], responses=PROBLEM_RESPONSES)
-metadata = MetaData()
-
-# TODO(issue 7): a `withdrawn_at` column on store.CONSENTS, checked by store.check_consent,
-# would make a withdrawal bind the counter (CLI) too; until then it binds the gateway.
-API_CONSENTS = Table(
-    "api_consents",
-    metadata,
-    Column("consent_id", String(40), primary_key=True),
-    Column("client_id", String(40), nullable=False, index=True),
-    Column("customer_ref", String(40), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("withdrawn_at", DateTime(timezone=True)),
-)
 
 
-def create_tables(engine: Engine) -> None:
-    metadata.create_all(engine)
+def recorder(client_id: str) -> str:
+    """Who a consent recorded through the gateway names as having recorded it."""
+    return f"api:{client_id}"
 
 
 def subject_of(settings: Settings, subject_id: str) -> tuple[SubjectKind, str]:
@@ -52,15 +39,12 @@ def subject_of(settings: Settings, subject_id: str) -> tuple[SubjectKind, str]:
     try:
         kind, subject, _shown = subject_key(subject_id, settings)
     except Invalid as exc:
-        raise Invalid(exc.detail, field="subject_id") from None
+        # The parsers' detail starts with the number masked ("resident ID 3416****1230: ...");
+        # an answer echoes nothing of what was sent, so only the reason after it is kept.
+        reason = exc.detail.partition(": ")[2] or "not a resident ID or USCC"
+        detail = f"subject_id is not a valid identifier: {reason}"
+        raise Invalid(detail, field="subject_id") from None
     return kind, subject
-
-
-def withdrawn(bind: store.Bind, consent_id: str) -> bool:
-    query = select(API_CONSENTS.c.withdrawn_at).where(API_CONSENTS.c.consent_id == consent_id)
-    with store.reading(bind) as connection:
-        row = connection.execute(query).first()
-    return row is not None and row.withdrawn_at is not None
 
 
 @router.post(
@@ -77,9 +61,8 @@ def record(
     asked: Annotated[idempotency.Asked, Depends(idempotency.asked)],
 ) -> Response:
     """Record a subject's consent to a credit decision reading the named sources, for
-    `valid_days` days; answers its id and the customer's opaque reference. With an
-    `Idempotency-Key` (optional; send one), a retry answers the first answer and records
-    nothing more (see `idempotency`)."""
+    `valid_days` days; answers its id and the customer's opaque reference. A retry with the
+    same `Idempotency-Key` answers the first answer and records nothing more."""
     kind, subject = subject_of(gw.settings, body.subject_id)
     current(request).subject = subject
     ref = gw.customer_ref(subject)
@@ -95,19 +78,11 @@ def record(
             connection,
             consent_id=consent_id,
             subject=subject,
-            recorded_by=f"api:{claims.client_id}",
+            recorded_by=recorder(claims.client_id),
             sources=body.purposes,
             granted_at=now,
             valid_until=valid_until,
         )
-        row = {
-            "consent_id": consent_id,
-            "client_id": claims.client_id,
-            "customer_ref": ref,
-            "created_at": now,
-            "withdrawn_at": None,
-        }
-        connection.execute(API_CONSENTS.insert(), row)
         shown = {
             "consent_id": consent_id,
             "customer_ref": ref,
@@ -130,26 +105,19 @@ def withdraw(
     gw: GatewayDep,
     claims: Annotated[Claims, Depends(signed("consents:write"))],
 ) -> dict[str, Any]:
-    """Withdraw a consent this client recorded: no application may use it afterwards.
-    Withdrawing a withdrawn consent answers the same."""
-    query = select(API_CONSENTS).where(
-        API_CONSENTS.c.consent_id == consent_id, API_CONSENTS.c.client_id == claims.client_id
-    )
-    with gw.engine.begin() as connection:
-        mine = connection.execute(query).mappings().first()
-        if mine is None:
+    """Withdraw a consent this client recorded: no application may use it afterwards (at
+    the gateway or the counter). Withdrawing a withdrawn consent answers the same."""
+    with store.writing(gw.engine) as connection:
+        found = store.CONSENTS.c.consent_id == consent_id
+        mine = connection.execute(store.CONSENTS.select().where(found)).mappings().first()
+        if mine is None or mine["recorded_by"] != recorder(claims.client_id):
             raise NotFound("no consent with this id for this client", field="consent_id")
-        connection.execute(
-            update(API_CONSENTS)
-            .where(API_CONSENTS.c.consent_id == consent_id, API_CONSENTS.c.withdrawn_at.is_(None))
-            .values(withdrawn_at=datetime.now(UTC))
-        )
-    consent = store.row_by_key(gw.engine, store.CONSENTS, consent_id, "no consent", "consent_id")
+        consent = store.withdraw_consent(connection, consent_id, at=datetime.now(UTC))
     current(request).subject = consent["subject"]
     current(request).outcome = "consent_withdrawn"
     return {
         "consent_id": consent_id,
-        "customer_ref": mine["customer_ref"],
+        "customer_ref": gw.customer_ref(consent["subject"]),
         "purpose": consent["purpose"],
         "sources": consent["sources"],
         "valid_until": consent["valid_until"],

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
 BranchCode = Annotated[StrictStr, Field(pattern=r"^[0-9A-Za-z]{1,9}$", examples=["341602001"])]
 SubjectId = Annotated[
@@ -22,6 +22,15 @@ SubjectId = Annotated[
         description="Resident ID number (GB 11643) or unified social credit code (GB 32100).",
     ),
 ]
+
+
+def _json_integer(value: object) -> object:
+    # JSON Schema's "integer" is any number with no fractional part, so 95.0 is one (as the
+    # fuzzer's clients send it); strings and booleans still are not.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+WholeNumber = Annotated[StrictInt, BeforeValidator(_json_integer)]
 # The counter's CONSENT_SOURCES (a test pins that they agree).
 Source = Literal["credit_bureau", "government", "tax", "social", "bank"]
 Money = Annotated[
@@ -57,7 +66,7 @@ class ConsentIn(Strict):
     purposes: list[Source] = Field(
         min_length=1, description="The data sources the subject lets a credit decision read."
     )
-    valid_days: StrictInt = Field(ge=1, le=365)
+    valid_days: WholeNumber = Field(ge=1, le=365)
 
 
 class ConsentOut(BaseModel):
@@ -73,9 +82,9 @@ class ApplicationIn(Strict):
     subject_id: SubjectId
     consent_id: StrictStr = Field(min_length=1, max_length=40)
     product: StrictStr = Field(min_length=1, max_length=20, examples=["household"])
-    amount: StrictInt = Field(gt=0, le=100_000_000, description="Whole yuan.")
+    amount: WholeNumber = Field(gt=0, le=100_000_000, description="Whole yuan.")
     branch: BranchCode
-    term_months: StrictInt | None = Field(None, ge=1, le=360)
+    term_months: WholeNumber | None = Field(None, ge=1, le=360)
 
 
 class Reason(BaseModel):
@@ -132,7 +141,7 @@ class ProfileOut(BaseModel):
 
 
 class DrawdownIn(Strict):
-    amount: Annotated[StrictInt, Field(gt=0)] | Money = Field(
+    amount: Annotated[WholeNumber, Field(gt=0)] | Money = Field(
         description="Yuan: a whole number above 0 or a decimal string."
     )
     branch: BranchCode

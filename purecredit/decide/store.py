@@ -31,9 +31,10 @@ from sqlalchemy import (
     Text,
     insert,
     select,
+    update,
 )
 
-from purecredit.core.errors import Invalid, NotFound
+from purecredit.core.errors import Invalid, NotFound, PolicyViolation
 from purecredit.ingest.catalog import Catalog
 from purecredit.profile.records import load_records, record_table
 from purecredit.store.lake import Lake
@@ -60,6 +61,8 @@ CONSENTS = Table(
     Column("recorded_by", String(100), nullable=False),
     Column("granted_at", DateTime(timezone=True), nullable=False),
     Column("valid_until", Date, nullable=False),
+    # Withdrawing stops further use (PIPL art. 15); the row stays, for the decisions it bore.
+    Column("withdrawn_at", DateTime(timezone=True)),
 )
 
 DECISIONS = Table(
@@ -211,6 +214,20 @@ def check_consent(engine: Bind, consent_id: str, subject: str, on: date) -> None
         raise Invalid(f"consent {consent_id} is not this applicant's for credit", field="consent")
     if row["valid_until"] < on:
         raise Invalid(f"consent {consent_id} expired on {row['valid_until']}", field="consent")
+    if row["withdrawn_at"] is not None:
+        raise PolicyViolation(f"consent {consent_id} has been withdrawn", field="consent")
+
+
+def withdraw_consent(engine: Bind, consent_id: str, *, at: datetime) -> dict[str, Any]:
+    """Withdraw a consent (once: withdrawing it again keeps the first time) and return its
+    row; no application may use it afterwards."""
+    with writing(engine) as connection:
+        connection.execute(
+            update(CONSENTS)
+            .where(CONSENTS.c.consent_id == consent_id, CONSENTS.c.withdrawn_at.is_(None))
+            .values(withdrawn_at=at)
+        )
+        return row_by_key(connection, CONSENTS, consent_id, f"no consent {consent_id!r}", "consent")
 
 
 def store_decision(

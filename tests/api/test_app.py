@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from purecredit.api import clients
@@ -33,6 +35,27 @@ def test_health_needs_nothing(tmp_path: Path) -> None:
     client = _client(tmp_path)
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json()["status"] == "ready"
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_interactive_docs_are_served_from_local_files(tmp_path: Path, page: str) -> None:
+    """The data zone is offline: every script, style sheet and icon the docs page loads must
+    come from this server, and the page must load this server's spec."""
+    client = _client(tmp_path)
+    html = client.get(page)
+    assert html.status_code == 200 and "text/html" in html.headers["content-type"]
+    assert "/openapi.json" in html.text
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html.text)
+    assert any(a.endswith(".js") for a in assets)
+    for asset in assets:
+        assert asset.startswith("/"), f"{page} loads {asset} from elsewhere"
+        loaded = client.get(asset)
+        assert loaded.status_code == 200 and len(loaded.content) > 1000, asset
+    if page == "/docs":  # Swagger UI 5 or newer: the first to render an OpenAPI 3.1 spec
+        assert client.get("/openapi.json").json()["openapi"].startswith("3.1")
+        bundle = next(a for a in assets if a.endswith("swagger-ui-bundle.js"))
+        versions = re.findall(r'"(\d+)\.\d+\.\d+"', client.get(bundle).text)
+        assert max(int(v) for v in versions) >= 5
 
 
 def test_county_needs_a_token_with_its_scope(tmp_path: Path) -> None:

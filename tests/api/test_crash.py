@@ -196,6 +196,7 @@ class Load:
             "Content-Type": "application/json",
             "X-Timestamp": str(ts),
             "X-Nonce": nonce,
+            "Idempotency-Key": uuid.uuid4().hex,
             "X-Signature": signing.sign(self.creds.client_secret, "POST", path, ts, nonce, content),
         }
         response = http.post(path, content=content, headers=headers)

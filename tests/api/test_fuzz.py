@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from purecredit.api import signing
+from purecredit.api import idempotency, signing
 from purecredit.api.clients import SCOPES, Credentials
 from purecredit.decide.counter import CONSENT_SOURCES
 from tests.api.conftest import OUTLET, Gate
@@ -79,6 +79,8 @@ class Signer(requests.auth.AuthBase):
             request.headers["X-Signature"] = signing.sign(
                 self.creds.client_secret, method, path, timestamp, nonce, content
             )
+        if method == "POST" and path.startswith("/v1/"):
+            request.headers[idempotency.HEADER] = uuid.uuid4().hex  # as a client must: fresh
         return request
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from purecredit.cli.main import app
-from purecredit.core.errors import Invalid, NotFound
+from purecredit.core.errors import Invalid, NotFound, PolicyViolation
 from purecredit.core.settings import get_settings
 from purecredit.decide import exposure, store
 from purecredit.decide.applications import month_of_walk_ins, outlets_of, run_asks
@@ -117,6 +117,27 @@ def test_someone_elses_consent_is_refused(desk: Desk) -> None:
         counter.apply(desk.people["resident_id"].iloc[5], product="household", amount=30_000,
                       branch=OUTLET, consent_id=consent)  # fmt: skip
     assert _count(counter, "decisions") == before
+
+
+def test_a_withdrawn_consent_is_refused_and_stays_withdrawn(desk: Desk) -> None:
+    counter = desk.counter
+    person = desk.people["resident_id"].iloc[1]
+    first = counter.apply(person, product="household", amount=30_000, branch=OUTLET)
+    consent = store.decision(counter.engine, first.decision_id)["inputs"]["application"][
+        "consent_id"
+    ]
+    at = datetime(2026, 2, 1, tzinfo=UTC)
+    assert store.withdraw_consent(counter.engine, consent, at=at)["withdrawn_at"] is not None
+    again = store.withdraw_consent(counter.engine, consent, at=at + timedelta(days=1))
+    assert again["withdrawn_at"].replace(tzinfo=UTC) == at  # the first withdrawal counts
+    before = _count(counter, "decisions")
+    with pytest.raises(PolicyViolation, match="withdrawn") as refused:
+        counter.apply(person, product="household", amount=30_000, branch=OUTLET,
+                      consent_id=consent)  # fmt: skip
+    assert refused.value.field == "consent"
+    assert _count(counter, "decisions") == before
+    with pytest.raises(NotFound):
+        store.withdraw_consent(counter.engine, "Cnone", at=at)
 
 
 @pytest.fixture
