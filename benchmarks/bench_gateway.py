@@ -189,6 +189,7 @@ def sign_headers(token: str, secret: str, path: str, content: bytes) -> dict[str
         "Content-Type": "application/json",
         "X-Timestamp": str(ts),
         "X-Nonce": nonce,
+        "Idempotency-Key": uuid.uuid4().hex,
         "X-Signature": signing.sign(secret, "POST", path, ts, nonce, content),
     }
 
