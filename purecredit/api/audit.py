@@ -26,9 +26,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import queue
 import re
+import threading
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -264,6 +267,70 @@ def append_many(target: Engine | Connection, entries: Sequence[AuditEntry]) -> l
 def append(target: Engine | Connection, entry: AuditEntry) -> AuditRecord:
     """Append one entry (see `append_many`: the same transaction rules)."""
     return append_many(target, [entry])[0]
+
+
+class GroupAppender:
+    """Appends the entries of many concurrent calls together: group commit for the chain.
+
+    Every append takes the one chain lock and waits for a commit, so one transaction per call
+    would let a busy gateway audit no faster than its disk syncs, one call at a time. Calls
+    `submit` their entry and wait on the returned future; one thread per worker process takes
+    whatever has queued up (at most `batch`) and appends it in one transaction (`append_many`),
+    then resolves each future with its record, or with the error. A call still answers only
+    once its own entry is committed, so no 2xx is ever sent for an unaudited call; under load
+    the entries of the calls that arrived during one commit share the next.
+    """
+
+    def __init__(self, engine: Engine, *, batch: int = 500) -> None:
+        self.engine, self.batch = engine, batch
+        self._queue: queue.SimpleQueue[tuple[AuditEntry, Future[AuditRecord]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread = threading.Thread(target=self._run, name="audit-appender", daemon=True)
+        self._thread.start()
+
+    def submit(self, entry: AuditEntry) -> Future[AuditRecord]:
+        """Queue `entry`; the future gives its stored record once committed. A bad entry
+        fails its own future at once and never joins a batch (it would sink the others)."""
+        future: Future[AuditRecord] = Future()
+        try:
+            self._queue.put((check_entry(entry), future))
+        except Invalid as exc:
+            future.set_exception(exc)
+        return future
+
+    def close(self) -> None:
+        """Append what is queued, then stop the thread."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                return
+            waiting = [first]
+            while len(waiting) < self.batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                waiting.append(more)
+            self._append(waiting)
+
+    def _append(self, waiting: list[tuple[AuditEntry, Future[AuditRecord]]]) -> None:
+        try:
+            records = append_many(self.engine, [entry for entry, _ in waiting])
+        except Exception as exc:  # every caller learns it, and answers 500 instead of a 2xx
+            for _, future in waiting:
+                future.set_exception(exc)
+            return
+        for (_, future), record in zip(waiting, records, strict=True):
+            future.set_result(record)
 
 
 # ----------------------------------------------------------------------------- verifying

@@ -36,6 +36,7 @@ from purecredit.decide.counter import Counter
 from purecredit.store.ledger import ledger_engine
 
 _CUSTOMER_REF_INFO = b"purecredit customer ref v1"
+_SECRET_CACHE_SECONDS = 60.0
 
 
 class Gateway:
@@ -48,6 +49,8 @@ class Gateway:
         self._engine: Engine | None = None
         self._counter: Counter | None = None
         self._ref_key: bytes | None = None
+        self._appender: audit.GroupAppender | None = None
+        self._secrets: dict[str, tuple[float, str]] = {}
 
     def start(self) -> "Gateway":
         """Open the ledger, create the gateway's tables and load the counter (idempotent)."""
@@ -68,11 +71,15 @@ class Gateway:
                     module.create_tables(engine)
                 self._ref_key = derive_key(load_master_key(self.settings), _CUSTOMER_REF_INFO)
                 self._counter = Counter(self.settings, engine)
+                self._appender = audit.GroupAppender(engine)
                 self._engine = engine
         return self
 
     def stop(self) -> None:
         with self._lock:
+            if self._appender is not None:
+                self._appender.close()
+                self._appender = None
             if self._engine is not None:
                 self._engine.dispose()
 
@@ -88,8 +95,22 @@ class Gateway:
         assert self._counter is not None
         return self._counter
 
-    def resources(self) -> tuple[Engine, Metrics]:
-        return self.engine, self.metrics
+    def resources(self) -> tuple[audit.GroupAppender, Metrics]:
+        """What `calls.AuditMiddleware` needs: where entries go, and the counters."""
+        self.start()
+        assert self._appender is not None
+        return self._appender, self.metrics
+
+    def client_secret(self, client_id: str) -> str:
+        """The client's secret for checking signatures, read and decrypted once a minute at
+        most (a read and a decryption per signed call otherwise). A client disabled meanwhile
+        keeps signing until then, as it keeps its unexpired access token."""
+        now = time.monotonic()
+        cached = self._secrets.get(client_id)
+        if cached is None or now - cached[0] > _SECRET_CACHE_SECONDS:
+            secret = clients.client_secret(self.engine, self.settings, client_id)
+            self._secrets[client_id] = cached = (now, secret)
+        return cached[1]
 
     def customer_ref(self, subject: str) -> str:
         """The opaque reference of a subject (lake token or USCC): a keyed HMAC under a key of
@@ -180,7 +201,7 @@ def signed(scope: str) -> Callable[..., Coroutine[Any, Any, Claims]]:
 
 
 def _check_signature(gw: Gateway, claims: Claims, request: Request, body: bytes) -> None:
-    secret = clients.client_secret(gw.engine, gw.settings, claims.client_id)
+    secret = gw.client_secret(claims.client_id)
     signing.check(
         gw.engine,
         secret,

@@ -5,9 +5,10 @@ on which the routes note who called (`client_id`), about whom (`subject`: the la
 USCC) and how it ended (`outcome`). When the response starts, the middleware appends one
 audit entry (client, method, route *template*, subject, status, outcome, latency, request id)
 and only then lets the status line through: a client never holds a 2xx whose call is not in
-the audit log. If the append fails the client gets a 500 instead of the answer. Health
-probes (`/healthz`, `/readyz`) are not audited: they are about no one, and a probe every few
-seconds would bury the log's real calls.
+the audit log. If the append fails the client gets a 500 instead of the answer. The entries
+of concurrent calls are committed together (`audit.GroupAppender`). Health probes
+(`/healthz`, `/readyz`) are not audited: they are about no one, and a probe every few seconds
+would bury the log's real calls.
 
 The decision a call makes is committed by the counter in its own transaction, before the
 entry: a crash between the two leaves a decision whose caller saw no 2xx (the call's entry
@@ -16,6 +17,7 @@ is then missing from the log, but no answered decision ever is).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -27,8 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from anyio import to_thread
-from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -172,7 +172,9 @@ class AuditMiddleware:
     """See the module docstring. `resources` gives the ledger engine and the metrics of the
     app (started on first use)."""
 
-    def __init__(self, app: ASGIApp, resources: Callable[[], tuple[Engine, Metrics]]) -> None:
+    def __init__(
+        self, app: ASGIApp, resources: Callable[[], tuple[audit.GroupAppender, Metrics]]
+    ) -> None:
         self.app = app
         self.resources = resources
 
@@ -236,9 +238,9 @@ class AuditMiddleware:
             latency_ms=seconds * 1000.0,
         )
         try:
-            engine, metrics = self.resources()
+            appender, metrics = self.resources()
             metrics.observe(entry.method, endpoint, status, outcome, seconds)
-            await to_thread.run_sync(audit.append, engine, entry)
+            await asyncio.wrap_future(appender.submit(entry))
         except Exception:
             # Never the entry itself in the log line: it may name a subject.
             logger.exception("could not audit call %s on %s", call.request_id, endpoint)

@@ -8,6 +8,7 @@ purpose's key (or a bug that exposes it) does not expose the other.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -38,7 +39,13 @@ class DataZoneKeys:
 
 def data_zone_keys(settings: Settings) -> DataZoneKeys:
     """Load the master key and derive the token and field-encryption keys from it."""
-    master = load_master_key(settings)
+    return _derived(load_master_key(settings))
+
+
+@functools.lru_cache(maxsize=8)
+def _derived(master: bytes) -> DataZoneKeys:
+    # The gateway tokenises every call's subject: derive once per master key, not per call
+    # (the key file is still read each time, so a replaced key takes effect at once).
     return DataZoneKeys(
         token_key=derive_key(master, TOKEN_KEY_INFO),
         field_key=derive_key(master, FIELD_KEY_INFO),

@@ -34,7 +34,10 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # The gateway runs up to 40 requests at once (Starlette's thread pool), each holding a
+    # connection per transaction. A pool smaller than that opens and closes a connection for
+    # every checkout beyond it, and a PostgreSQL connection is a forked server process.
+    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
 
 
 def ledger_engine(settings: Settings) -> Engine:

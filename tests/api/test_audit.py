@@ -130,6 +130,65 @@ def test_append_many_chains_a_batch_in_order_or_writes_none(engine: Engine) -> N
     _assert_linear(engine, 7)
 
 
+def test_group_appender_commits_concurrent_calls_together_in_one_chain(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit: 16 threads x 25 entries end up in fewer transactions than entries,
+    every future holds its own committed record, and the chain is one line."""
+    engine = make_engine(url)
+    batches: list[int] = []
+    real = audit.append_many
+
+    def counting(target: Engine | Connection, entries: Any) -> list[audit.AuditRecord]:
+        batches.append(len(entries))
+        time.sleep(0.005)  # a slow disk: calls pile up behind each commit
+        return real(target, entries)
+
+    monkeypatch.setattr(audit, "append_many", counting)
+    appender = audit.GroupAppender(engine, batch=50)
+    got: dict[str, audit.AuditRecord] = {}
+    lock = threading.Lock()
+
+    def call(worker: int) -> None:
+        for i in range(25):
+            request_id = f"req-{worker}-{i}"
+            record = appender.submit(replace(ENTRY, request_id=request_id)).result(timeout=60)
+            with lock:
+                got[request_id] = record
+
+    threads = [threading.Thread(target=call, args=(w,)) for w in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    appender.close()
+    assert len(got) == 400 and all(r.request_id == k for k, r in got.items())
+    assert sum(batches) == 400 and len(batches) < 400 and max(batches) <= 50
+    _assert_linear(engine, 400)
+    engine.dispose()
+
+
+def test_group_appender_fails_only_the_calls_it_could_not_commit(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    appender = audit.GroupAppender(engine)
+    bad = appender.submit(replace(ENTRY, subject=RESIDENT_ID))
+    with pytest.raises(Invalid):
+        bad.result(timeout=10)  # refused alone, before it could sink a batch
+    assert appender.submit(ENTRY).result(timeout=10).seq == 1
+
+    def down(*_: Any) -> list[audit.AuditRecord]:
+        raise RuntimeError("the ledger is down")
+
+    monkeypatch.setattr(audit, "append_many", down)
+    with pytest.raises(RuntimeError, match="down"):
+        appender.submit(ENTRY).result(timeout=10)
+    monkeypatch.undo()
+    assert appender.submit(ENTRY).result(timeout=10).seq == 2  # the thread lives on
+    appender.close()
+    _assert_linear(engine, 2)
+
+
 def test_empty_log_verifies_and_a_missing_log_is_not_found(engine: Engine, tmp_path: Path) -> None:
     assert verify(engine) == audit.VerifyResult(ok=True, entries=0)
     bare = make_engine(f"sqlite:///{tmp_path / 'bare.sqlite'}")
