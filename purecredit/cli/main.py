@@ -15,6 +15,7 @@ from purecredit.cli import (
     decide,
     demo,
     ingest,
+    lend,
     model,
     profile,
     synth,
@@ -44,6 +45,9 @@ app.add_typer(applications.app, name="applications")
 app.command(name="simulate")(applications.simulate)
 app.add_typer(clients.app, name="clients")
 app.add_typer(audit.app, name="audit")
+app.command(name="eod")(lend.eod)
+app.add_typer(lend.ledger_app, name="ledger")
+app.add_typer(lend.loan_app, name="loan")
 
 
 @app.callback()

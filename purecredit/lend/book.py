@@ -1,0 +1,322 @@
+"""The loan book's operations: open a loan on a drawdown, take a repayment, write a loan off,
+and read a loan back. Each runs inside the caller's write transaction (`run_locked`), so the
+loan, its journal entry and the credit line change together or not at all.
+
+Dates: a drawdown, repayment or write-off dated `on` happens during day `on`, after the end
+of day of `on - 1` and before that of `on` (`state`): it is refused once the end of day of
+`on` (or a later one) has started, and a payment needs the loan's end of day through
+`on - 1`. A credit line's `drawn` falls by the principal repaid or written off, so the line's
+available amount is its limit less the principal still outstanding.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from purecredit.core.errors import Conflict, Invalid, NotFound
+from purecredit.decide import exposure
+from purecredit.decide.exposure import DrawResult
+from purecredit.lend import payoff, records
+from purecredit.lend.accrual import DEFAULT_PENALTY_MARKUP
+from purecredit.lend.allocation import Allocation, Bucket
+from purecredit.lend.drawdown import Drawdown, RepaymentMethod
+from purecredit.lend.journal import Account, Kind, Line, entry, post
+from purecredit.lend.money import ZERO, money
+from purecredit.lend.state import ONE_DAY, LoanState, open_loan, pay
+from purecredit.lend.tables import (
+    ACTIVE,
+    SETTLED,
+    WRITTEN_OFF,
+    book_days,
+    loan_instalments,
+    loans,
+    repayments,
+)
+from purecredit.store.ledger import Retry, snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """A drawdown's answer: the line's (`exposure.DrawResult`) and the loan it opened."""
+
+    draw: DrawResult
+    loan_id: str | None  # None when the drawdown was refused (nothing was written)
+
+
+@dataclass(frozen=True, slots=True)
+class Repaid:
+    repayment_id: str
+    loan_id: str
+    allocation: Allocation
+    status: str  # the loan's status after the payment: active or settled
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenOff:
+    loan_id: str
+    write_off: payoff.WriteOff
+
+
+def draw(
+    connection: Connection,
+    *,
+    line_id: str,
+    amount: Decimal,
+    branch: str,
+    term_months: int,
+    method: RepaymentMethod | str,
+    annual_rate: Decimal,
+    harvest_months: tuple[int, ...] = (),
+    on: date,
+    markup: Decimal = DEFAULT_PENALTY_MARKUP,
+) -> Opened:
+    """Draw on a credit line (`exposure.draw_on`) and open the loan with its schedule, in
+    the caller's transaction; posts Dr loans_receivable / Cr cash_settlement. A refused
+    drawdown (line closed or limit exceeded) writes nothing and returns `loan_id` None."""
+    try:
+        chosen = RepaymentMethod(method)
+    except ValueError as exc:
+        raise Invalid("unknown repayment method", field="method") from exc
+    drawdown = Drawdown(amount, on, term_months, annual_rate, chosen, tuple(harvest_months))
+    _check_open_day(connection, on)
+    result = exposure.draw_on(connection, line_id=line_id, amount=amount, branch=branch)
+    if not result.drawn or result.drawdown_id is None:
+        return Opened(result, None)
+    line = connection.execute(
+        select(exposure.credit_lines.c.subject, exposure.credit_lines.c.product).where(
+            exposure.credit_lines.c.line_id == line_id
+        )
+    ).one()
+    state = open_loan(drawdown, markup=markup)
+    loan_id = f"N{uuid.uuid4().hex}"
+    row = records.loan_row(
+        state,
+        loan_id=loan_id,
+        line_id=line_id,
+        drawdown_id=result.drawdown_id,
+        subject=line.subject,
+        product=line.product,
+        branch=branch,
+        now=datetime.now(UTC),
+    )
+    connection.execute(insert(loans).values(**row))
+    connection.execute(insert(loan_instalments), records.instalment_rows(loan_id, state))
+    post(
+        connection,
+        entry(
+            f"draw:{result.drawdown_id}",
+            on,
+            Kind.DRAWDOWN,
+            loan_id,
+            Line(Account.LOANS_RECEIVABLE, debit=drawdown.amount, loan_id=loan_id),
+            Line(Account.CASH_SETTLEMENT, credit=drawdown.amount, loan_id=loan_id),
+        ),
+    )
+    return Opened(result, loan_id)
+
+
+def repay(connection: Connection, *, loan_id: str, amount: Decimal, on: date) -> Repaid:
+    """Apply a payment made during day `on` by the waterfall (`state.pay`), record it, post
+    it (an overpayment is held in unapplied_payments) and free the line by the principal
+    repaid. A loan with nothing left to pay is settled."""
+    amount = money(amount, "amount", positive=True)
+    row, state = _active(connection, loan_id, on)
+    after, allocation = pay(state, on, amount)
+    principal = allocation.of(Bucket.OVERDUE_PRINCIPAL) + allocation.of(Bucket.CURRENT_PRINCIPAL)
+    interest = allocation.of(Bucket.OVERDUE_INTEREST) + allocation.of(Bucket.CURRENT_INTEREST)
+    penalty = allocation.of(Bucket.PENALTY_INTEREST)
+    status = SETTLED if records.settled(after) else ACTIVE
+    records.save_payments(connection, loan_id, state, after)
+    connection.execute(
+        update(loans)
+        .where(loans.c.loan_id == loan_id)
+        .values(
+            penalty_paid=after.penalty_paid,
+            principal_outstanding=after.outstanding_principal,
+            status=status,
+            closed_on=on if status == SETTLED else None,
+        )
+    )
+    repayment_id = f"R{uuid.uuid4().hex}"
+    connection.execute(
+        insert(repayments).values(
+            repayment_id=repayment_id,
+            loan_id=loan_id,
+            paid_on=on,
+            amount=amount,
+            unapplied=allocation.unapplied,
+            created_at=datetime.now(UTC),
+            **{bucket.value: allocation.of(bucket) for bucket in Bucket},
+        )
+    )
+    post(
+        connection,
+        entry(
+            f"repay:{repayment_id}",
+            on,
+            Kind.REPAYMENT,
+            loan_id,
+            Line(Account.CASH_SETTLEMENT, debit=amount, loan_id=loan_id),
+            Line(Account.PENALTY_RECEIVABLE, credit=penalty, loan_id=loan_id),
+            Line(Account.INTEREST_RECEIVABLE, credit=interest, loan_id=loan_id),
+            Line(Account.LOANS_RECEIVABLE, credit=principal, loan_id=loan_id),
+            Line(Account.UNAPPLIED_PAYMENTS, credit=allocation.unapplied, loan_id=loan_id),
+        ),
+    )
+    _free_line(connection, row.line_id, principal)
+    return Repaid(repayment_id, loan_id, allocation, status)
+
+
+def write_off(connection: Connection, *, loan_id: str, on: date) -> WrittenOff:
+    """Write a loan off during day `on` (核销; whether it qualifies is the caller's policy):
+    Dr write_off / Cr the receivables by `payoff.write_off`; the loan leaves the book and
+    its line is freed by the principal written off."""
+    row, state = _active(connection, loan_id, on)
+    gone = payoff.write_off(state, on)
+    connection.execute(
+        update(loans)
+        .where(loans.c.loan_id == loan_id)
+        .values(status=WRITTEN_OFF, closed_on=on, principal_outstanding=ZERO)
+    )
+    total = gone.principal + gone.interest + gone.penalty_interest
+    post(
+        connection,
+        entry(
+            f"writeoff:{loan_id}",
+            on,
+            Kind.WRITE_OFF,
+            loan_id,
+            Line(Account.WRITE_OFF, debit=total, loan_id=loan_id),
+            Line(Account.LOANS_RECEIVABLE, credit=gone.principal, loan_id=loan_id),
+            Line(Account.INTEREST_RECEIVABLE, credit=gone.interest, loan_id=loan_id),
+            Line(Account.PENALTY_RECEIVABLE, credit=gone.penalty_interest, loan_id=loan_id),
+        ),
+    )
+    _free_line(connection, row.line_id, gone.principal)
+    return WrittenOff(loan_id, gone)
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True, slots=True)
+class LoanView:
+    """A loan as stored: its row's fields and its state (schedule with amounts paid)."""
+
+    fields: dict[str, Any]
+    state: LoanState
+
+    def to_dict(self) -> dict[str, Any]:
+        shown = {k: _json(v) for k, v in self.fields.items() if k != "created_at"}
+        shown["schedule"] = [
+            {
+                "number": row.number,
+                "period_start": row.period_start.isoformat(),
+                "due_date": row.due_date.isoformat(),
+                "principal": str(row.principal),
+                "interest": str(row.interest),
+                "principal_paid": str(self.state.principal_paid[k]),
+                "interest_paid": str(self.state.interest_paid[k]),
+                "rule": row.rule,
+            }
+            for k, row in enumerate(self.state.schedule)
+        ]
+        return shown
+
+
+def loan(engine: Engine, loan_id: str) -> LoanView:
+    """A loan with its schedule, read in one snapshot; `NotFound` for an unknown id."""
+    with snapshot(engine) as connection:
+        found = records.load(connection, loans.c.loan_id == loan_id, rules=True)
+        if not found:
+            raise NotFound("no such loan", record=loan_id)
+        row = connection.execute(select(loans).where(loans.c.loan_id == loan_id)).one()
+    return LoanView(dict(row._mapping), found[0][1])
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def last_book_day(connection: Connection) -> Any:
+    """The latest `book_days` row (day, done_at), done or not; None before the first."""
+    return connection.execute(
+        select(book_days.c.day, book_days.c.done_at).order_by(book_days.c.day.desc()).limit(1)
+    ).first()
+
+
+def _check_open_day(connection: Connection, on: date) -> None:
+    """Events wait while an end of day is unfinished and never go back into a day run."""
+    last = last_book_day(connection)
+    if last is None:
+        return
+    if last.done_at is None:
+        raise Conflict(f"the end of day of {last.day} is unfinished: run it first", field="on")
+    if on <= last.day:
+        raise Conflict(f"the end of day of {last.day} is done: date it after that", field="on")
+
+
+def _active(connection: Connection, loan_id: str, on: date) -> tuple[Any, LoanState]:
+    """The loan's row and state, locked, checked to be active and to take events on `on`."""
+    found = records.load(connection, loans.c.loan_id == loan_id, lock=True)
+    if not found:
+        raise NotFound("no such loan", record=loan_id)
+    _check_open_day(connection, on)
+    status = connection.execute(
+        select(loans.c.status, loans.c.line_id).where(loans.c.loan_id == loan_id)
+    ).one()
+    if status.status != ACTIVE:
+        raise Conflict(f"the loan is {status.status}", record=loan_id, field="status")
+    state = found[0][1]
+    if state.as_of != on - ONE_DAY:
+        raise Conflict(
+            f"the loan's end of day is done through {state.as_of}; an event on {on} needs "
+            f"it through {on - ONE_DAY}",
+            record=loan_id,
+            field="on",
+        )
+    return status, state
+
+
+def _free_line(connection: Connection, line_id: str, principal: Decimal) -> None:
+    """Lower the line's drawn amount by `principal`, under its group's lock (as
+    `exposure.draw_on` takes it), so a concurrent drawdown never reads a stale figure."""
+    if principal == 0:
+        return
+    lines, groups = exposure.credit_lines, exposure.credit_groups
+    group_id = connection.execute(
+        select(lines.c.group_id).where(lines.c.line_id == line_id)
+    ).scalar_one()
+    connection.execute(
+        select(groups.c.group_id).where(groups.c.group_id == group_id).with_for_update()
+    ).all()
+    line = connection.execute(
+        select(lines.c.drawn, lines.c.group_id).where(lines.c.line_id == line_id)
+    ).one()
+    if line.group_id != group_id:
+        raise Retry  # the line moved group before the lock: `run_locked` starts again
+    drawn = line.drawn
+    now = datetime.now(UTC)
+    connection.execute(
+        update(lines)
+        .where(lines.c.line_id == line_id)
+        .values(drawn=max(Decimal(drawn) - principal, ZERO), updated_at=now)
+    )
+    connection.execute(
+        update(groups)
+        .where(groups.c.group_id == group_id)
+        .values(version=groups.c.version + 1, updated_at=now)
+    )
