@@ -70,7 +70,10 @@ from purecredit.store.ledger import Refused, Retry, insert_ignore, run_locked, s
 CENT = Decimal("0.01")
 MONEY = Numeric(18, 2, asdecimal=True)
 ACTIVE = "active"
+FROZEN = "frozen"  # kept against the unified limit, but no drawdown and no increase
+EXPIRED = "expired"
 CLOSED = "closed"
+LIVE = (ACTIVE, FROZEN)  # the statuses whose limits count against the unified limit
 
 metadata = MetaData()
 
@@ -107,14 +110,31 @@ credit_lines = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_credit_lines_group", "group_id"),
 )
-# At most one active line per (subject, product): a second grant is an increase.
+# At most one live line per (subject, product): a second grant is an increase, and a frozen
+# line cannot be sidestepped by applying again.
 Index(
-    "uq_credit_lines_active",
+    "uq_credit_lines_live",
     credit_lines.c.subject,
     credit_lines.c.product,
     unique=True,
-    sqlite_where=credit_lines.c.status == ACTIVE,
-    postgresql_where=credit_lines.c.status == ACTIVE,
+    sqlite_where=credit_lines.c.status.in_(LIVE),
+    postgresql_where=credit_lines.c.status.in_(LIVE),
+)
+
+# Every change of a line (granted, increased, frozen, unfrozen, reduced, expired, closed) with
+# the status and limit it left and who or what caused it: ``decision:<id>``,
+# ``warning:<id>``, ``officer:<name>`` or ``system:<job>``.
+credit_line_events = Table(
+    "credit_line_events",
+    metadata,
+    Column("event_id", String(40), primary_key=True),
+    Column("line_id", String(40), ForeignKey("credit_lines.line_id"), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("event", String(20), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("limit", MONEY, nullable=False),
+    Column("cause", String(140), nullable=False),
+    Index("ix_credit_line_events_line", "line_id", "at"),
 )
 
 drawdowns = Table(
@@ -181,7 +201,8 @@ class DrawResult:
     """The definite answer to a drawdown: drawn, or refused (then nothing changed).
 
     `available` is the line's undrawn limit after the drawdown (as it stands, when refused).
-    `reason` is None when drawn, else ``"exceeds_line_limit"`` or ``"line_closed"``."""
+    `reason` is None when drawn, else ``"exceeds_line_limit"`` or ``"line_<status>"`` (a
+    frozen, expired or closed line)."""
 
     drawn: bool
     line_id: str
@@ -236,7 +257,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _dec(value: Any) -> Decimal:
+def money_of(value: Any) -> Decimal:
     """A Decimal of whole cents from a column value (SQLite hands NUMERIC back via float)."""
     return Decimal(0).quantize(CENT) if value is None else Decimal(str(value)).quantize(CENT)
 
@@ -252,7 +273,7 @@ def _lock_groups(connection: Connection, group_ids: set[str]) -> dict[str, Decim
         .order_by(credit_groups.c.group_id)
         .with_for_update()
     ).all()
-    return {row.group_id: _dec(row.unified_limit) for row in rows}
+    return {row.group_id: money_of(row.unified_limit) for row in rows}
 
 
 def _member_group(connection: Connection, subject: str) -> str | None:
@@ -315,10 +336,10 @@ def join(connection: Connection, subject: str, group_id: str) -> None:
         .where(credit_lines.c.subject == subject)
         .values(group_id=group_id, updated_at=now)
     )
-    _bump(connection, current, now)
+    bump(connection, current, now)
 
 
-def _bump(connection: Connection, group_id: str, now: datetime, **values: Any) -> None:
+def bump(connection: Connection, group_id: str, now: datetime, **values: Any) -> None:
     connection.execute(
         update(credit_groups)
         .where(credit_groups.c.group_id == group_id)
@@ -326,13 +347,37 @@ def _bump(connection: Connection, group_id: str, now: datetime, **values: Any) -
     )
 
 
-def _active_lines(connection: Connection, group_id: str) -> list[Any]:
+def _live_lines(connection: Connection, group_id: str) -> list[Any]:
     return list(
         connection.execute(
             select(credit_lines).where(
-                credit_lines.c.group_id == group_id, credit_lines.c.status == ACTIVE
+                credit_lines.c.group_id == group_id, credit_lines.c.status.in_(LIVE)
             )
         ).all()
+    )
+
+
+def record_event(
+    connection: Connection,
+    *,
+    line_id: str,
+    event: str,
+    status: str,
+    limit: Decimal,
+    cause: str,
+    at: datetime,
+) -> None:
+    """One change of a line, in the caller's transaction (the change's own)."""
+    connection.execute(
+        sa_insert(credit_line_events).values(
+            event_id=f"E{uuid.uuid4().hex}",
+            line_id=line_id,
+            at=at,
+            event=event,
+            status=status,
+            limit=limit,
+            cause=_text(cause, "cause", 140),
+        )
     )
 
 
@@ -455,18 +500,33 @@ def _grant(connection: Connection, ask: _Ask) -> GrantResult:
     if rep is not None:
         join(connection, rep, target)
     join(connection, subject, target)
-    _bump(connection, target, now, unified_limit=unified_limit)
+    bump(connection, target, now, unified_limit=unified_limit)
 
-    lines = _active_lines(connection, target)
-    granted_before = sum((_dec(line.limit) for line in lines), Decimal("0.00"))
+    lines = _live_lines(connection, target)
+    granted_before = sum((money_of(line.limit) for line in lines), Decimal("0.00"))
     existing = next((ln for ln in lines if ln.subject == subject and ln.product == product), None)
     adding = amount
     if target_line is not None:
         # Relative to the line as it stands now, under the lock, not as the decision saw
         # it: a concurrent grant may already have raised it (see the module docstring).
-        held = Decimal("0.00") if existing is None else _dec(existing.limit)
+        held = Decimal("0.00") if existing is None else money_of(existing.limit)
         adding = max(target_line - held, Decimal("0.00"))
     after = granted_before + adding
+    if existing is not None and existing.status == FROZEN and adding > 0:
+        raise Refused(
+            GrantResult(
+                granted=False,
+                group_id=target,
+                line_id=existing.line_id,
+                increase=True,
+                amount=adding,
+                line_limit=money_of(existing.limit),
+                unified_limit=unified_limit,
+                group_granted=granted_before,
+                available=Decimal("0.00"),
+                reason="line_frozen",
+            )
+        )
     if after > unified_limit:
         raise Refused(
             GrantResult(
@@ -475,7 +535,7 @@ def _grant(connection: Connection, ask: _Ask) -> GrantResult:
                 line_id=None if existing is None else existing.line_id,
                 increase=existing is not None,
                 amount=adding,
-                line_limit=None if existing is None else _dec(existing.limit),
+                line_limit=None if existing is None else money_of(existing.limit),
                 unified_limit=unified_limit,
                 group_granted=granted_before,
                 available=max(unified_limit - granted_before, Decimal("0.00")),
@@ -484,13 +544,15 @@ def _grant(connection: Connection, ask: _Ask) -> GrantResult:
         )
     if existing is not None:
         line_id = existing.line_id
-        line_limit = _dec(existing.limit) + adding
+        line_limit = money_of(existing.limit) + adding
         if adding > 0:  # else the line already reaches `up_to`: it is left as it is
             connection.execute(
                 update(credit_lines)
                 .where(credit_lines.c.line_id == line_id)
                 .values(limit=line_limit, decision_id=decision, updated_at=now)
             )
+            record_event(connection, line_id=line_id, event="increased", status=ACTIVE,
+                         limit=line_limit, cause=f"decision:{decision}", at=now)  # fmt: skip
     else:
         line_id = f"L{uuid.uuid4().hex}"
         line_limit = adding
@@ -509,6 +571,8 @@ def _grant(connection: Connection, ask: _Ask) -> GrantResult:
                 updated_at=now,
             )
         )
+        record_event(connection, line_id=line_id, event="granted", status=ACTIVE,
+                     limit=line_limit, cause=f"decision:{decision}", at=now)  # fmt: skip
     return GrantResult(
         granted=True,
         group_id=target,
@@ -522,7 +586,7 @@ def _grant(connection: Connection, ask: _Ask) -> GrantResult:
     )
 
 
-def _lock_line(connection: Connection, line_id: str) -> Any:
+def lock_line(connection: Connection, line_id: str) -> Any:
     """The line's row, read after its group's lock is held (retried if it moved group)."""
     group_id = connection.execute(
         select(credit_lines.c.group_id).where(credit_lines.c.line_id == line_id)
@@ -554,11 +618,11 @@ def draw_on(connection: Connection, *, line_id: str, amount: Decimal, branch: st
     line_id = _text(line_id, "line_id", 40)
     amount = _amount(amount, "amount")
     branch = _text(branch, "branch", 40)
-    line = _lock_line(connection, line_id)
-    limit, drawn = _dec(line.limit), _dec(line.drawn)
+    line = lock_line(connection, line_id)
+    limit, drawn = money_of(line.limit), money_of(line.drawn)
     reason = None
     if line.status != ACTIVE:
-        reason = "line_closed"
+        reason = f"line_{line.status}"
     elif drawn + amount > limit:
         reason = "exceeds_line_limit"
     if reason is not None:
@@ -570,7 +634,7 @@ def draw_on(connection: Connection, *, line_id: str, amount: Decimal, branch: st
             line_limit=limit,
             line_drawn=drawn,
             available=max(limit - drawn, Decimal("0.00"))
-            if reason != "line_closed"
+            if line.status == ACTIVE
             else Decimal("0.00"),
             reason=reason,
         )
@@ -590,7 +654,7 @@ def draw_on(connection: Connection, *, line_id: str, amount: Decimal, branch: st
         .where(credit_lines.c.line_id == line_id)
         .values(drawn=drawn + amount, updated_at=now)
     )
-    _bump(connection, line.group_id, now)
+    bump(connection, line.group_id, now)
     return DrawResult(
         drawn=True,
         line_id=line_id,
@@ -602,24 +666,22 @@ def draw_on(connection: Connection, *, line_id: str, amount: Decimal, branch: st
     )
 
 
-def close_line(engine: Engine, line_id: str) -> None:
-    """Close a line: its limit no longer counts against the group (a new line may follow).
-    Raises `NotFound` for an unknown line; closing a closed line does nothing."""
-    line_id = _text(line_id, "line_id", 40)
-
-    def work(connection: Connection) -> None:
-        line = _lock_line(connection, line_id)
-        if line.status == CLOSED:
-            return
+def release_on(connection: Connection, *, line_id: str, amount: Decimal) -> Decimal:
+    """Give back `amount` of a line's drawn amount (principal repaid or written off), under
+    its group's lock, in the caller's open write transaction; returns the line's drawn amount
+    after. Never below zero."""
+    amount = _amount(amount, "amount", positive=False)
+    line = lock_line(connection, line_id)
+    drawn = max(money_of(line.drawn) - amount, Decimal("0.00"))
+    if amount:
         now = _now()
         connection.execute(
             update(credit_lines)
             .where(credit_lines.c.line_id == line_id)
-            .values(status=CLOSED, updated_at=now)
+            .values(drawn=drawn, updated_at=now)
         )
-        _bump(connection, line.group_id, now)
-
-    run_locked(engine, work)
+        bump(connection, line.group_id, now)
+    return drawn
 
 
 # ----------------------------------------------------------------------------- reading
@@ -646,7 +708,7 @@ def exposure(engine: Engine, subject: str) -> dict[str, Any]:
                 "group": None,
                 "lines": [],
             }
-        unified = _dec(
+        unified = money_of(
             connection.execute(
                 select(credit_groups.c.unified_limit).where(credit_groups.c.group_id == group_id)
             ).scalar_one()
@@ -656,9 +718,9 @@ def exposure(engine: Engine, subject: str) -> dict[str, Any]:
             .where(credit_lines.c.group_id == group_id)
             .order_by(credit_lines.c.created_at, credit_lines.c.line_id)
         ).all()
-    active = [line for line in lines if line.status == ACTIVE]
-    granted = sum((_dec(line.limit) for line in active), zero)
-    drawn = sum((_dec(line.drawn) for line in active), zero)
+    active = [line for line in lines if line.status in LIVE]
+    granted = sum((money_of(line.limit) for line in active), zero)
+    drawn = sum((money_of(line.drawn) for line in active), zero)
     return {
         "unified_limit": _money(unified),
         "granted": _money(granted),
@@ -671,8 +733,8 @@ def exposure(engine: Engine, subject: str) -> dict[str, Any]:
                 "subject": line.subject,
                 "product": line.product,
                 "branch": line.branch,
-                "limit": _money(_dec(line.limit)),
-                "drawn": _money(_dec(line.drawn)),
+                "limit": _money(money_of(line.limit)),
+                "drawn": _money(money_of(line.drawn)),
                 "status": line.status,
             }
             for line in lines

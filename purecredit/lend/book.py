@@ -38,7 +38,7 @@ from purecredit.lend.tables import (
     loans,
     repayments,
 )
-from purecredit.store.ledger import Retry, snapshot
+from purecredit.store.ledger import snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,31 +292,5 @@ def _active(connection: Connection, loan_id: str, on: date) -> tuple[Any, LoanSt
 
 
 def _free_line(connection: Connection, line_id: str, principal: Decimal) -> None:
-    """Lower the line's drawn amount by `principal`, under its group's lock (as
-    `exposure.draw_on` takes it), so a concurrent drawdown never reads a stale figure."""
-    if principal == 0:
-        return
-    lines, groups = exposure.credit_lines, exposure.credit_groups
-    group_id = connection.execute(
-        select(lines.c.group_id).where(lines.c.line_id == line_id)
-    ).scalar_one()
-    connection.execute(
-        select(groups.c.group_id).where(groups.c.group_id == group_id).with_for_update()
-    ).all()
-    line = connection.execute(
-        select(lines.c.drawn, lines.c.group_id).where(lines.c.line_id == line_id)
-    ).one()
-    if line.group_id != group_id:
-        raise Retry  # the line moved group before the lock: `run_locked` starts again
-    drawn = line.drawn
-    now = datetime.now(UTC)
-    connection.execute(
-        update(lines)
-        .where(lines.c.line_id == line_id)
-        .values(drawn=max(Decimal(drawn) - principal, ZERO), updated_at=now)
-    )
-    connection.execute(
-        update(groups)
-        .where(groups.c.group_id == group_id)
-        .values(version=groups.c.version + 1, updated_at=now)
-    )
+    """Lower the line's drawn amount by `principal` (available = limit - outstanding)."""
+    exposure.release_on(connection, line_id=line_id, amount=principal)

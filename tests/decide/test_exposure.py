@@ -21,6 +21,7 @@ from sqlalchemy import Engine, select, text
 
 from purecredit.core.errors import Invalid, NotFound
 from purecredit.decide import exposure as ex
+from purecredit.decide import lines
 from purecredit.decide.exposure import DrawResult, GrantResult, draw, exposure, grant
 from purecredit.store.ledger import make_engine
 
@@ -230,7 +231,7 @@ def test_draw_within_and_over_the_line_limit(engine: Engine) -> None:
 def test_closed_line_refuses_draws_and_frees_the_limit(engine: Engine) -> None:
     line = _grant(engine, amount=D("100000")).line_id
     assert line is not None
-    ex.close_line(engine, line)
+    lines.move(engine, line, "closed", cause="officer:test")
     closed = draw(engine, line_id=line, amount=D("1"), branch="B01")
     assert not closed.drawn and closed.reason == "line_closed"
     again = _grant(engine, amount=D("100000"))

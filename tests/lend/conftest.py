@@ -25,6 +25,7 @@ TABLES = [
     exposure.credit_group_members,
     exposure.credit_lines,
     exposure.drawdowns,
+    exposure.credit_line_events,
     *metadata.sorted_tables,
 ]
 

@@ -39,7 +39,7 @@ def _clear(engine: Engine) -> None:
     with engine.begin() as c:
         for table in reversed(metadata.sorted_tables):
             c.execute(delete(table))
-        for table in (exposure.drawdowns, exposure.credit_lines):
+        for table in (exposure.drawdowns, exposure.credit_line_events, exposure.credit_lines):
             c.execute(delete(table))
         c.execute(delete(exposure.credit_group_members))
         c.execute(delete(exposure.credit_groups))
