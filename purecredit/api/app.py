@@ -20,6 +20,7 @@ from purecredit.api import (
     routes_consents,
     routes_credit_lines,
     routes_customers,
+    routes_loans,
     routes_metrics,
     routes_oauth,
 )
@@ -34,6 +35,7 @@ GATEWAY_ROUTERS = (
     routes_applications.router,
     routes_customers.router,
     routes_credit_lines.router,
+    routes_loans.router,
     routes_metrics.router,
 )
 

@@ -39,6 +39,26 @@ _CUSTOMER_REF_INFO = b"purecredit customer ref v1"
 _SECRET_CACHE_SECONDS = 60.0
 
 
+def create_tables(engine: Engine) -> None:
+    """Every table the gateway writes, if missing: its own, and the loan book's. `purecredit
+    serve --workers N` calls it once before the workers start, so they never race to create
+    them."""
+    from purecredit.api import routes_applications, routes_customers
+    from purecredit.lend import tables as book_tables
+
+    for module in (
+        clients,
+        signing,
+        idempotency,
+        limits,
+        audit,
+        routes_customers,
+        routes_applications,
+        book_tables,
+    ):
+        module.create_tables(engine)
+
+
 class Gateway:
     """One app's resources, made once (`start`) and shared by every request."""
 
@@ -56,19 +76,8 @@ class Gateway:
         """Open the ledger, create the gateway's tables and load the counter (idempotent)."""
         with self._lock:
             if self._counter is None:
-                from purecredit.api import routes_applications, routes_customers
-
                 engine = ledger_engine(self.settings)
-                for module in (
-                    clients,
-                    signing,
-                    idempotency,
-                    limits,
-                    audit,
-                    routes_customers,
-                    routes_applications,
-                ):
-                    module.create_tables(engine)
+                create_tables(engine)
                 self._ref_key = derive_key(load_master_key(self.settings), _CUSTOMER_REF_INFO)
                 self._counter = Counter(self.settings, engine)
                 self._appender = audit.GroupAppender(engine)

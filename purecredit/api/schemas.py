@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
+from purecredit.lend.drawdown import MAX_TERM_MONTHS, RepaymentMethod
+
 BranchCode = Annotated[StrictStr, Field(pattern=r"^[0-9A-Za-z]{1,9}$", examples=["341602001"])]
 SubjectId = Annotated[
     StrictStr,
@@ -30,7 +32,13 @@ def _json_integer(value: object) -> object:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-WholeNumber = Annotated[StrictInt, BeforeValidator(_json_integer)]
+_WHOLE = BeforeValidator(_json_integer)
+# The bounds sit inside, before the validator: put on the outside (Field(ge=...) on a field
+# of this type) they would publish as non-standard "ge"/"le" and name the field in errors
+# with pydantic's internal wrapper.
+ValidDays = Annotated[StrictInt, Field(ge=1, le=365), _WHOLE]
+WholeYuan = Annotated[StrictInt, Field(gt=0, le=100_000_000, description="Whole yuan."), _WHOLE]
+TermMonths = Annotated[StrictInt, Field(ge=1, le=MAX_TERM_MONTHS), _WHOLE]
 # The counter's CONSENT_SOURCES (a test pins that they agree).
 Source = Literal["credit_bureau", "government", "tax", "social", "bank"]
 Money = Annotated[
@@ -66,7 +74,7 @@ class ConsentIn(Strict):
     purposes: list[Source] = Field(
         min_length=1, description="The data sources the subject lets a credit decision read."
     )
-    valid_days: WholeNumber = Field(ge=1, le=365)
+    valid_days: ValidDays
 
 
 class ConsentOut(BaseModel):
@@ -82,9 +90,9 @@ class ApplicationIn(Strict):
     subject_id: SubjectId
     consent_id: StrictStr = Field(min_length=1, max_length=40)
     product: StrictStr = Field(min_length=1, max_length=20, examples=["household"])
-    amount: WholeNumber = Field(gt=0, le=100_000_000, description="Whole yuan.")
+    amount: WholeYuan
     branch: BranchCode
-    term_months: WholeNumber | None = Field(None, ge=1, le=360)
+    term_months: TermMonths | None = None
 
 
 class Reason(BaseModel):
@@ -140,11 +148,33 @@ class ProfileOut(BaseModel):
     modules: dict[str, dict[str, Any]]
 
 
+Amount = Annotated[StrictInt, Field(gt=0), _WHOLE] | Money
+HarvestMonth = Annotated[StrictInt, Field(ge=1, le=12), _WHOLE]
+LoanStatus = Literal["active", "settled", "written_off"]
+Category = Literal["normal", "special_mention", "substandard", "doubtful", "loss"]
+
+
 class DrawdownIn(Strict):
-    amount: Annotated[WholeNumber, Field(gt=0)] | Money = Field(
-        description="Yuan: a whole number above 0 or a decimal string."
-    )
+    """A drawdown's amount, branch and repayment terms. The rate is never the client's: it
+    is the line's, priced by the decision that granted it."""
+
+    amount: Amount = Field(description="Yuan: a whole number above 0 or a decimal string.")
     branch: BranchCode
+    term_months: TermMonths | None = Field(
+        None, description="Default: the line's decision's term, or 12."
+    )
+    method: RepaymentMethod = Field(
+        RepaymentMethod.EQUAL_INSTALMENTS,
+        description="等额本息 (annuity), 等额本金 (equal principal), 按月付息到期还本 (interest "
+        "monthly, principal at maturity) or 按季付息收获后还本 (seasonal: needs harvest_months).",
+    )
+    harvest_months: list[HarvestMonth] | None = Field(
+        None,
+        min_length=1,
+        max_length=12,
+        description="The months (1-12) the crop is sold; required for the seasonal method, "
+        "refused for the others.",
+    )
 
 
 class DrawdownOut(BaseModel):
@@ -156,6 +186,66 @@ class DrawdownOut(BaseModel):
     line_drawn: str
     available: str
     reason: str | None
+    loan_id: str = Field(description="The loan the drawdown opened (GET /v1/loans/{loan_id}).")
+
+
+class InstalmentOut(BaseModel):
+    number: int
+    period_start: date
+    due_date: date
+    principal: str
+    interest: str
+    principal_paid: str
+    interest_paid: str
+
+
+class LoanOut(BaseModel):
+    """A loan's terms, where it stands (as of the last end of day, and every payment since)
+    and its schedule with what has been paid on each instalment."""
+
+    loan_id: str
+    line_id: str
+    customer_ref: str
+    product: str
+    branch: str
+    amount: str
+    start: date
+    term_months: int
+    annual_rate: str = Field(description="A fraction: 0.0635 is 6.35% a year.")
+    method: RepaymentMethod
+    harvest_months: list[int]
+    status: LoanStatus
+    principal_outstanding: str
+    dpd: int = Field(description="Days past due at the last end of day.")
+    category: Category = Field(description="The five-category classification (五级分类).")
+    closed_on: date | None
+    schedule: list[InstalmentOut]
+
+
+class RepaymentIn(Strict):
+    amount: Amount = Field(description="Yuan: a whole number above 0 or a decimal string.")
+
+
+class AllocationOut(BaseModel):
+    """A payment's split in waterfall order: penalty, overdue interest, overdue principal,
+    current interest, current principal."""
+
+    penalty_interest: str
+    overdue_interest: str
+    overdue_principal: str
+    current_interest: str
+    current_principal: str
+
+
+class RepaymentOut(BaseModel):
+    repayment_id: str
+    loan_id: str
+    paid_on: date
+    amount: str
+    allocation: AllocationOut
+    unapplied: str = Field(description="What was more than was due: held, not applied.")
+    principal_outstanding: str
+    status: Literal["active", "settled"]
 
 
 class CreditLineOut(BaseModel):

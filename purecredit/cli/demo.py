@@ -11,6 +11,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from purecredit.api.app import create_app
+from purecredit.api.auth import create_tables
 from purecredit.cli.ingest import ingest
 from purecredit.cli.model import train_and_show
 from purecredit.cli.profile import build as build_profiles
@@ -106,5 +107,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     # Several processes need an import string; each builds its own engine and counter, and
     # the ledger (its locks, the audit chain's lock, unique nonces) keeps them consistent.
     os.environ["PURECREDIT_HOME"] = str(settings.home)
+    engine = ledger_engine(settings)
+    create_tables(engine)  # here, once: workers creating them at once could collide
+    engine.dispose()
     uvicorn.run(f"{__name__}:app_from_environment", factory=True, host=host, port=port,
                 workers=workers, log_level="warning")  # fmt: skip

@@ -130,8 +130,13 @@ def _known(gate: Gate, creds: Credentials) -> Known:
             break
     else:
         pytest.fail("none of the best 20 applicants was approved")
+    line = applied["credit_line_id"]
+    drawn = gate.send("POST", f"/v1/credit-lines/{line}/drawdowns", creds,
+                      {"amount": 100, "branch": OUTLET})  # fmt: skip
+    assert drawn.status_code == 201, drawn.text
     return Known(
         path={
+            "loan_id": drawn.json()["loan_id"],
             "consent_id": consent_id,
             "application_id": applied["application_id"],
             "decision_id": applied["decision_id"],
