@@ -16,6 +16,7 @@ from purecredit.cli import (
     demo,
     ingest,
     lend,
+    lines,
     model,
     profile,
     synth,
@@ -39,6 +40,7 @@ app.add_typer(model.app, name="model")
 app.command(name="branches")(decide.branches)
 app.command(name="apply")(decide.apply)
 app.command(name="exposure")(decide.exposure)
+app.add_typer(lines.app, name="line")
 app.add_typer(decide.decision_app, name="decision")
 app.add_typer(decide.review_app, name="review")
 app.add_typer(applications.app, name="applications")
