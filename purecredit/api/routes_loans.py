@@ -22,10 +22,10 @@ from purecredit.api.auth import Gateway, GatewayDep, scoped, signed
 from purecredit.api.calls import current
 from purecredit.api.schemas import PROBLEM_RESPONSES, LoanOut, RepaymentIn, RepaymentOut
 from purecredit.api.tokens import Claims, require_branch
-from purecredit.core.errors import NotFound
+from purecredit.core.errors import Conflict, NotFound
 from purecredit.decide.exposure import CENT
 from purecredit.lend import book, tables
-from purecredit.lend.allocation import Bucket
+from purecredit.lend.allocation import Bucket, Prepaid
 
 router = APIRouter(tags=["loans"], responses=PROBLEM_RESPONSES)
 BEIJING = timezone(timedelta(hours=8), "UTC+8")
@@ -66,12 +66,18 @@ def read(
     request: Request,
     gw: GatewayDep,
     claims: Annotated[Claims, Depends(scoped("credit-lines:read"))],
+    on: BusinessDay,
 ) -> dict[str, Any]:
     """A loan's terms, status, outstanding principal, days past due and category (as the
-    last end of day left them, less any payment since) and its schedule with amounts paid."""
+    last end of day left them, less any payment since), today's payoff amount, and its
+    schedule with amounts paid."""
     view = _loan(gw, claims, loan_id, request)
     row, state = view.fields, view.state
     current(request).outcome = "read"
+    try:
+        quote: dict[str, Any] | None = book.payoff_quote(gw.engine, loan_id, on).to_dict()
+    except Conflict:  # closed, or today cannot take a payment (yet)
+        quote = None
     return {
         "loan_id": loan_id,
         "line_id": row["line_id"],
@@ -89,6 +95,7 @@ def read(
         "dpd": row["dpd"],
         "category": row["category"],
         "closed_on": row["closed_on"],
+        "payoff": quote,
         "schedule": [
             {
                 "number": due.number,
@@ -120,11 +127,13 @@ def repay(
     on: BusinessDay,
 ) -> Response:
     """Take a payment made today: penalty, overdue interest, overdue principal, current
-    interest, current principal, in that order (`lend.book.repay`); what is more than is due
-    is held as `unapplied` (an early repayment is not built yet). The line is freed by the
-    principal repaid. A settled loan, an unfinished end of day, or a loan whose end of day
-    is not done through yesterday is a 409; a retry with the same `Idempotency-Key` answers
-    the first repayment and pays nothing more."""
+    interest, current principal, in that order (`lend.book.repay`); beyond what is due, the
+    interest accrued to date and then principal (an early repayment: the instalments ahead
+    are rebuilt lower, same dates), or the whole loan when the payment covers the payoff
+    (`payoff` in GET /v1/loans/{id}); only what exceeds the payoff is held as `unapplied`.
+    The line is freed by the principal repaid. A settled loan, an unfinished end of day, or
+    a loan whose end of day is not done through yesterday is a 409; a retry with the same
+    `Idempotency-Key` answers the first repayment and pays nothing more."""
     _loan(gw, claims, loan_id, request)
 
     def work(connection: Connection) -> idempotency.Answer:
@@ -138,7 +147,7 @@ def repay(
             "loan_id": loan_id,
             "paid_on": on,
             "amount": money(allocation.payment),
-            "allocation": {bucket.value: money(allocation.of(bucket)) for bucket in Bucket},
+            "allocation": {part.value: money(allocation.of(part)) for part in (*Bucket, *Prepaid)},
             "unapplied": money(allocation.unapplied),
             "principal_outstanding": money(left),
             "status": repaid.status,

@@ -219,6 +219,10 @@ class LoanOut(BaseModel):
     dpd: int = Field(description="Days past due at the last end of day.")
     category: Category = Field(description="The five-category classification (五级分类).")
     closed_on: date | None
+    payoff: PayoffOut | None = Field(
+        description="Today's payoff amount; null when the loan is closed or today cannot "
+        "take a payment yet (its end of day is behind or running)."
+    )
     schedule: list[InstalmentOut]
 
 
@@ -228,13 +232,26 @@ class RepaymentIn(Strict):
 
 class AllocationOut(BaseModel):
     """A payment's split in waterfall order: penalty, overdue interest, overdue principal,
-    current interest, current principal."""
+    current interest, current principal; then, beyond what is due, the interest accrued to
+    date and principal not yet due (an early repayment, or the payoff)."""
 
     penalty_interest: str
     overdue_interest: str
     overdue_principal: str
     current_interest: str
     current_principal: str
+    prepaid_interest: str
+    prepaid_principal: str
+
+
+class PayoffOut(BaseModel):
+    """What a payment today must be to pay the loan off."""
+
+    on: date
+    dues: dict[str, str] = Field(description="By waterfall bucket.")
+    principal_not_due: str
+    interest_accrued: str = Field(description="This period's interest to date, unpaid.")
+    total: str
 
 
 class RepaymentOut(BaseModel):
@@ -243,7 +260,7 @@ class RepaymentOut(BaseModel):
     paid_on: date
     amount: str
     allocation: AllocationOut
-    unapplied: str = Field(description="What was more than was due: held, not applied.")
+    unapplied: str = Field(description="What was more than the payoff: held, not applied.")
     principal_outstanding: str
     status: Literal["active", "settled"]
 

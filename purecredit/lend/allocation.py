@@ -4,6 +4,11 @@ Order: penalty interest, overdue interest, overdue principal, current interest, 
 principal. Without an agreement the Civil Code (民法典 art. 561) has a short payment settle
 costs, then interest, then principal; the loan contract fixes this finer order, oldest debt
 first, so that arrears (and the penalty running on them) are cleared before anything new.
+
+What is left once everything due is cleared goes beyond the waterfall (`Prepaid`): first the
+interest accrued so far in the current period, then principal not yet due (an early
+repayment, `prepay.prepay`, or a payoff, `payoff.close`); `Allocation.with_prepayment` adds
+those parts, each with its rule, and only what is beyond them stays `unapplied`.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from enum import StrEnum
 
+from purecredit.core.errors import Invalid
 from purecredit.lend.money import ZERO, money
 
 
@@ -26,6 +32,13 @@ class Bucket(StrEnum):
 
 
 WATERFALL: tuple[Bucket, ...] = tuple(Bucket)
+
+
+class Prepaid(StrEnum):
+    """What a payment settles beyond the dues, in this order (`payoff.repay`)."""
+
+    INTEREST = "prepaid_interest"  # the current period's interest accrued to date
+    PRINCIPAL = "prepaid_principal"  # principal not yet due
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +68,7 @@ class Dues:
 class Allocated:
     """One bucket's share of a payment and the rule that gave it."""
 
-    bucket: Bucket
+    bucket: Bucket | Prepaid
     amount: Decimal
     rule: str
 
@@ -65,12 +78,20 @@ class Allocation:
     """A payment split over the buckets; `unapplied` is the overpayment left over."""
 
     payment: Decimal
-    parts: tuple[Allocated, ...]  # one per bucket, in waterfall order
+    parts: tuple[Allocated, ...]  # one per bucket in waterfall order, then any `Prepaid`
     unapplied: Decimal
     remaining: Dues  # the dues after this payment
 
-    def of(self, bucket: Bucket) -> Decimal:
-        return next(p.amount for p in self.parts if p.bucket is bucket)
+    def of(self, bucket: Bucket | Prepaid) -> Decimal:
+        """The amount that went to `bucket` (zero for a `Prepaid` part not reached)."""
+        return next((p.amount for p in self.parts if p.bucket is bucket), ZERO)
+
+    def with_prepayment(self, *parts: Allocated) -> Allocation:
+        """This allocation with `parts` (beyond the dues) taken out of the unapplied rest."""
+        used = sum((p.amount for p in parts), ZERO)
+        if any(not isinstance(p.bucket, Prepaid) for p in parts) or used > self.unapplied:
+            raise Invalid("prepaid parts must be Prepaid and within the rest", field="parts")
+        return Allocation(self.payment, self.parts + parts, self.unapplied - used, self.remaining)
 
 
 def allocate(dues: Dues, payment: Decimal) -> Allocation:

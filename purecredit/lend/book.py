@@ -1,6 +1,8 @@
-"""The loan book's operations: open a loan on a drawdown, take a repayment, write a loan off,
-and read a loan back. Each runs inside the caller's write transaction (`run_locked`), so the
-loan, its journal entry and the credit line change together or not at all.
+"""The loan book's operations: open a loan on a drawdown, take a repayment (by the
+waterfall, then an early repayment or a payoff: `payoff.repay`), quote the payoff amount,
+write a loan off, and read a loan back. Each runs inside the caller's write transaction
+(`run_locked`), so the loan, its journal entry and the credit line change together or not
+at all.
 
 Dates: a drawdown, repayment or write-off dated `on` happens during day `on`, after the end
 of day of `on - 1` and before that of `on` (`state`): it is refused once the end of day of
@@ -24,11 +26,11 @@ from purecredit.decide import exposure
 from purecredit.decide.exposure import DrawResult
 from purecredit.lend import payoff, records
 from purecredit.lend.accrual import DEFAULT_PENALTY_MARKUP
-from purecredit.lend.allocation import Allocation, Bucket
+from purecredit.lend.allocation import Allocation, Bucket, Prepaid
 from purecredit.lend.drawdown import Drawdown, RepaymentMethod
 from purecredit.lend.journal import Account, Kind, Line, entry, post
 from purecredit.lend.money import ZERO, money
-from purecredit.lend.state import ONE_DAY, LoanState, open_loan, pay
+from purecredit.lend.state import ONE_DAY, LoanState, advance, open_loan
 from purecredit.lend.tables import (
     ACTIVE,
     SETTLED,
@@ -51,10 +53,14 @@ class Opened:
 
 @dataclass(frozen=True, slots=True)
 class Repaid:
+    """A payment's answer: its split (waterfall buckets, then any `Prepaid` parts; the rest
+    is `allocation.unapplied`) and the loan after it."""
+
     repayment_id: str
     loan_id: str
     allocation: Allocation
     status: str  # the loan's status after the payment: active or settled
+    principal_outstanding: Decimal  # after the payment
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,17 +128,19 @@ def draw(
 
 
 def repay(connection: Connection, *, loan_id: str, amount: Decimal, on: date) -> Repaid:
-    """Apply a payment made during day `on` by the waterfall (`state.pay`), record it, post
-    it (an overpayment is held in unapplied_payments) and free the line by the principal
-    repaid. A loan with nothing left to pay is settled."""
+    """Apply a payment made during day `on` (`payoff.repay`): the waterfall over what is due;
+    the rest pays the loan off when it covers the payoff amount (the loan is settled, only
+    the excess is held in unapplied_payments), and otherwise prepays interest to date and
+    principal, the later instalments rebuilt on the lower balance. Records and posts it and
+    frees the line by all the principal repaid. A loan with nothing left to pay is settled."""
     amount = money(amount, "amount", positive=True)
     row, state = _active(connection, loan_id, on)
-    after, allocation = pay(state, on, amount)
-    principal = allocation.of(Bucket.OVERDUE_PRINCIPAL) + allocation.of(Bucket.CURRENT_PRINCIPAL)
-    interest = allocation.of(Bucket.OVERDUE_INTEREST) + allocation.of(Bucket.CURRENT_INTEREST)
+    after, allocation = payoff.repay(state, on, amount)
+    principal = sum((allocation.of(part) for part in _PRINCIPAL), ZERO)
+    interest = sum((allocation.of(part) for part in _INTEREST), ZERO)
     penalty = allocation.of(Bucket.PENALTY_INTEREST)
     status = SETTLED if records.settled(after) else ACTIVE
-    records.save_payments(connection, loan_id, state, after)
+    records.save_instalments(connection, loan_id, state, after)
     connection.execute(
         update(loans)
         .where(loans.c.loan_id == loan_id)
@@ -152,7 +160,7 @@ def repay(connection: Connection, *, loan_id: str, amount: Decimal, on: date) ->
             amount=amount,
             unapplied=allocation.unapplied,
             created_at=datetime.now(UTC),
-            **{bucket.value: allocation.of(bucket) for bucket in Bucket},
+            **{part.value: allocation.of(part) for part in (*Bucket, *Prepaid)},
         )
     )
     post(
@@ -170,7 +178,44 @@ def repay(connection: Connection, *, loan_id: str, amount: Decimal, on: date) ->
         ),
     )
     _free_line(connection, row.line_id, principal)
-    return Repaid(repayment_id, loan_id, allocation, status)
+    return Repaid(repayment_id, loan_id, allocation, status, after.outstanding_principal)
+
+
+_PRINCIPAL: tuple[Bucket | Prepaid, ...] = (
+    Bucket.OVERDUE_PRINCIPAL,
+    Bucket.CURRENT_PRINCIPAL,
+    Prepaid.PRINCIPAL,
+)
+_INTEREST: tuple[Bucket | Prepaid, ...] = (
+    Bucket.OVERDUE_INTEREST,
+    Bucket.CURRENT_INTEREST,
+    Prepaid.INTEREST,
+)
+
+
+def payoff_quote(engine: Engine, loan_id: str, on: date) -> payoff.Payoff:
+    """What a payment during day `on` must be to pay the loan off (`payoff.payoff`; JSON by
+    `to_dict`). For a day after the next one the loan is run forward with no payment in
+    between, so the quote holds only if nothing is paid before. `NotFound` for an unknown
+    loan; `Conflict` for a loan not active or a day whose end of day is done for it."""
+    with snapshot(engine) as connection:
+        found = records.load(connection, loans.c.loan_id == loan_id)
+        if not found:
+            raise NotFound("no such loan", record=loan_id)
+        status = connection.execute(
+            select(loans.c.status).where(loans.c.loan_id == loan_id)
+        ).scalar_one()
+    if status != ACTIVE:
+        raise Conflict(f"the loan is {status}", record=loan_id, field="status")
+    state = found[0][1]
+    if on <= state.as_of:
+        raise Conflict(
+            f"the loan's end of day is done through {state.as_of}: quote a later day",
+            record=loan_id,
+            field="on",
+        )
+    ahead, _ = advance(state, on - ONE_DAY)
+    return payoff.payoff(ahead, on)
 
 
 def write_off(connection: Connection, *, loan_id: str, on: date) -> WrittenOff:

@@ -3,8 +3,9 @@
 Every money movement posts one entry whose debits equal its credits:
 
 - drawdown: Dr loans_receivable / Cr cash_settlement (the money paid out);
-- repayment: Dr cash_settlement / Cr penalty_receivable, interest_receivable,
-  loans_receivable by the waterfall's split, and Cr unapplied_payments for an overpayment;
+- repayment: Dr cash_settlement / Cr penalty_receivable, interest_receivable (dues and
+  interest to date), loans_receivable (dues, principal prepaid or paid off), and Cr
+  unapplied_payments for what exceeds a payoff;
 - end of day: ONE aggregated entry per date, Dr interest_receivable / Cr interest_income and
   Dr penalty_receivable / Cr penalty_income (each loan's share stays in the loan
   sub-ledger, `loans.interest_accrued` / `penalty_accrued`);

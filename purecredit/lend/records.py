@@ -113,47 +113,61 @@ def instalment_rows(loan_id: str, state: LoanState) -> list[dict[str, Any]]:
         {
             "loan_id": loan_id,
             "number": row.number,
-            "period_start": row.period_start,
-            "due_date": row.due_date,
-            "opening_principal": row.opening_principal,
-            "principal": row.principal,
-            "interest": row.interest,
+            **_terms(row),
             "principal_paid": state.principal_paid[k],
             "interest_paid": state.interest_paid[k],
-            "rule": row.rule[:200],
         }
         for k, row in enumerate(state.schedule)
     ]
 
 
-def save_payments(
+def save_instalments(
     connection: Connection, loan_id: str, before: LoanState, after: LoanState
 ) -> None:
-    """Write back the instalments whose paid amounts changed between two states."""
-    changed = [
-        {
+    """Write back what a payment changed: the amounts paid of the instalments it paid, and
+    the whole row (terms, rule, amounts paid) of the instalments it rebuilt (an early
+    repayment or a payoff, `state.carry`). The schedule keeps its length."""
+    rebuilt, paid = [], []
+    for k, row in enumerate(after.schedule):
+        values = {
             "b_loan": loan_id,
             "b_number": row.number,
             "principal_paid": after.principal_paid[k],
             "interest_paid": after.interest_paid[k],
         }
-        for k, row in enumerate(before.schedule)
-        if (before.principal_paid[k], before.interest_paid[k])
-        != (after.principal_paid[k], after.interest_paid[k])
-    ]
-    if changed:
-        connection.execute(
-            update(loan_instalments)
-            .where(
-                loan_instalments.c.loan_id == bindparam("b_loan"),
-                loan_instalments.c.number == bindparam("b_number"),
+        if row != before.schedule[k]:
+            rebuilt.append(values | _terms(row))
+        elif (before.principal_paid[k], before.interest_paid[k]) != (
+            after.principal_paid[k],
+            after.interest_paid[k],
+        ):
+            paid.append(values)
+    for changed, names in ((paid, _PAID), (rebuilt, _PAID + _TERMS)):
+        if changed:
+            connection.execute(
+                update(loan_instalments)
+                .where(
+                    loan_instalments.c.loan_id == bindparam("b_loan"),
+                    loan_instalments.c.number == bindparam("b_number"),
+                )
+                .values({name: bindparam(name) for name in names}),
+                changed,
             )
-            .values(
-                principal_paid=bindparam("principal_paid"),
-                interest_paid=bindparam("interest_paid"),
-            ),
-            changed,
-        )
+
+
+_PAID = ("principal_paid", "interest_paid")
+_TERMS = ("period_start", "due_date", "opening_principal", "principal", "interest", "rule")
+
+
+def _terms(row: Instalment) -> dict[str, Any]:
+    return {
+        "period_start": row.period_start,
+        "due_date": row.due_date,
+        "opening_principal": row.opening_principal,
+        "principal": row.principal,
+        "interest": row.interest,
+        "rule": row.rule[:200],
+    }
 
 
 def settled(state: LoanState) -> bool:

@@ -9,6 +9,16 @@ paid on D + n has n days past due (DPD) and n days of penalty interest.
 
 Penalty interest uses the accumulated-balance method (积数): the state adds each day's
 overdue principal, and the penalty owed is to_fen(积数 x penalty rate / 360), rounded once.
+
+Paid ahead of its due date (`carry`): an early repayment or a payoff during day D replaces
+the instalments due after D. The current one (the first due after D) then runs from D on
+the new balance, and it carries, already paid, the principal and the interest to date paid
+ahead in its period (its `principal` and `interest` include them; `principal_paid` and
+`interest_paid` hold them). So what it still owes is exactly the rebuilt instalment; the
+schedule's principal still sums to the amount lent; `step` accrues from D on the new
+`opening_principal`, exactly the rebuilt interest by its due date; and the sub-ledger's sums
+of amounts paid keep tying to the journal (`journal.check`). The interest the current
+instalment has accrued and not been paid by the end of D - 1 is `interest_to_date`.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from purecredit.lend.accrual import (
     DEFAULT_PENALTY_MARKUP,
     basis_interest,
     day_interest,
+    interest,
     penalty_rate,
 )
 from purecredit.lend.allocation import Allocation, Bucket, Dues, allocate
@@ -139,6 +150,64 @@ def pay(state: LoanState, on: date, amount: Decimal) -> tuple[LoanState, Allocat
         penalty_paid=state.penalty_paid + allocation.of(Bucket.PENALTY_INTEREST),
     )
     return paid, allocation
+
+
+def current(state: LoanState, on: date) -> int | None:
+    """The index of the instalment running during day `on` (the first due after it), or
+    None from maturity on."""
+    return next((k for k, row in enumerate(state.schedule) if row.due_date > on), None)
+
+
+def interest_to_date(state: LoanState, on: date) -> Decimal:
+    """The current instalment's interest accrued by the end of `on - 1` and not yet paid:
+    what it carries paid ahead, plus its opening principal's interest from its period start
+    to `on` (head-not-tail, none for `on`), less what has been paid of it."""
+    k = current(state, on)
+    if k is None:
+        return ZERO
+    row, rate = state.schedule[k], state.drawdown.annual_rate
+    carried = row.interest - interest(row.opening_principal, rate, row.days)
+    to_date = interest(row.opening_principal, rate, (on - row.period_start).days)
+    return carried + to_date - state.interest_paid[k]
+
+
+def carry(
+    state: LoanState,
+    on: date,
+    rebuilt: Schedule,
+    *,
+    principal: Decimal,
+    interest_paid: Decimal,
+    rule: str,
+) -> LoanState:
+    """Replace the instalments due after `on` by `rebuilt` (as many, same dates, the first
+    running from `on`); the first carries, paid, what was paid of the current instalment
+    before plus `principal` and `interest_paid` paid ahead now (see the module docstring).
+    `rule` names why, before the rebuilt row's own rule."""
+    k = current(state, on)
+    if k is None or len(rebuilt) != len(state.schedule) - k or rebuilt[0].period_start != on:
+        raise Invalid("must replace the instalments due after the day, from it", field="rebuilt")
+    if any(
+        state.principal_paid[j] or state.interest_paid[j] for j in range(k + 1, len(state.schedule))
+    ):
+        raise Invalid("instalments after the current one must be unpaid", field="rebuilt")
+    paid_p = state.principal_paid[k] + principal
+    paid_i = state.interest_paid[k] + interest_paid
+    head = rebuilt[0]
+    why = f"{rule}: principal {paid_p}, interest {paid_i} paid ahead"
+    first = replace(
+        head,
+        principal=head.principal + paid_p,
+        interest=head.interest + paid_i,
+        rule=f"{why}; then {head.rule}" if head.rule else why,
+    )
+    unpaid = (ZERO,) * (len(rebuilt) - 1)
+    return replace(
+        state,
+        schedule=(*state.schedule[:k], first, *rebuilt[1:]),
+        principal_paid=(*state.principal_paid[:k], paid_p, *unpaid),
+        interest_paid=(*state.interest_paid[:k], paid_i, *unpaid),
+    )
 
 
 def step(state: LoanState, day: date) -> tuple[LoanState, DayReport]:

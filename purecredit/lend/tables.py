@@ -5,7 +5,9 @@
   the last run left (DPD, category, the day's accruals) and running totals the journal must
   tie to (interest and penalty accrued).
 - `loan_instalments`: the schedule, one row per instalment, with what has been paid on it.
-- `repayments`: each payment and its split over the waterfall's buckets.
+- `repayments`: each payment and its split over the waterfall's buckets, then what it paid
+  ahead (interest to date and principal: an early repayment or a payoff) and the unapplied
+  rest.
 - `book_days`: one row per end of day: started, then filled in with the book's figures.
 - `journal_entries` / `journal_lines`: the double-entry journal (`journal`).
 
@@ -114,6 +116,8 @@ repayments = Table(
     Column("overdue_principal", MONEY, nullable=False),
     Column("current_interest", MONEY, nullable=False),
     Column("current_principal", MONEY, nullable=False),
+    Column("prepaid_interest", MONEY, nullable=False),  # allocation.Prepaid, beyond the dues
+    Column("prepaid_principal", MONEY, nullable=False),
     Column("unapplied", MONEY, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_repayments_loan", "loan_id"),

@@ -230,6 +230,8 @@ def test_a_repayment_on_the_due_date_is_allocated_and_frees_the_line(
         "overdue_principal": "0.00",
         "current_interest": first["interest"],
         "current_principal": "100.00",
+        "prepaid_interest": "0.00",
+        "prepaid_principal": "0.00",
     }
     assert answer["unapplied"] == "0.00" and answer["paid_on"] == due.isoformat()
     assert answer["principal_outstanding"] == "1100.00" and answer["status"] == "active"
@@ -244,12 +246,26 @@ def test_a_repayment_on_the_due_date_is_allocated_and_frees_the_line(
     assert loan["principal_outstanding"] == "1100.00"
     assert loan["schedule"][0]["principal_paid"] == "100.00"
     assert loan["schedule"][0]["interest_paid"] == first["interest"]
-    # More than is due is held, not applied; the outstanding principal stays.
+    # More than is due is an early repayment: on the due day no interest has accrued yet
+    # for the new period, so all of it lowers the principal, and the rest of the schedule.
     extra = gate.send("POST", f"{path}/repayments", channel, {"amount": 5})
     assert extra.status_code == 201, extra.text
-    assert (
-        extra.json()["unapplied"] == "5.00" and extra.json()["principal_outstanding"] == "1100.00"
-    )
+    early = extra.json()
+    assert early["allocation"]["prepaid_principal"] == "5.00" and early["unapplied"] == "0.00"
+    assert early["principal_outstanding"] == "1095.00"
+    after = gate.send("GET", path, channel).json()
+    assert sum(Decimal(d["principal"]) - Decimal(d["principal_paid"])
+               for d in after["schedule"]) == Decimal("1095.00")  # fmt: skip
+    # The payoff quote closes the loan; only what exceeds it would be held as unapplied.
+    quote = after["payoff"]
+    assert quote is not None and Decimal(quote["total"]) >= Decimal("1095.00")
+    closing = gate.send("POST", f"{path}/repayments", channel,
+                        {"amount": str(Decimal(quote["total"]) + Decimal("2.50"))})  # fmt: skip
+    assert closing.status_code == 201, closing.text
+    closed = closing.json()
+    assert closed["status"] == "settled" and closed["principal_outstanding"] == "0.00"
+    assert closed["unapplied"] == "2.50"
+    assert gate.send("GET", path, channel).json()["payoff"] is None
     result = journal.check(gate.engine)
     assert result.balanced, result.first_break
     lines = exposure.credit_lines
