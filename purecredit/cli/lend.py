@@ -169,7 +169,8 @@ def play(
             console=console,
             disable=as_json,
         ) as progress:
-            task = progress.add_task("", total=None)
+            start, end = game.span()
+            task = progress.add_task(f"from {start}", total=(end - start).days + 1)
 
             def step(done: Day) -> None:
                 progress.update(
@@ -208,15 +209,16 @@ def _show_book(result: dict[str, Any]) -> None:
     vintages = Table(title="vintages: share of amount drawn ever 30+ / 90+ DPD, by months on book")
     vintages.add_column("drawn")
     vintages.add_column("loans", justify="right")
-    longest = max((len(v["dpd30"]) for v in result["vintages"].values()), default=0)
-    for k in range(longest):
+    on_book = [p["months_on_book"] for v in result["vintages"].values() for p in v["dpd30"]]
+    for k in range(max(on_book, default=-1) + 1):
         vintages.add_column(f"M{k}", justify="right")
     for month, v in result["vintages"].items():
-        cells = [
-            f"{a['share']:.1%}/{b['share']:.1%}"
+        cells = {
+            a["months_on_book"]: f"{a['share']:.1%}/{b['share']:.1%}"
             for a, b in zip(v["dpd30"], v["dpd90"], strict=True)
-        ]
-        vintages.add_row(month, str(v["loans"]), *cells)
+        }
+        row = [cells.get(k, "") for k in range(max(on_book, default=-1) + 1)]
+        vintages.add_row(month, str(v["loans"]), *row)
     console.print(vintages)
     rolls = Table(title="roll rates: month-end DPD bucket to the next month's")
     rolls.add_column("from")

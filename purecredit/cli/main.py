@@ -50,6 +50,7 @@ app.add_typer(audit.app, name="audit")
 app.command(name="eod")(lend.eod)
 app.add_typer(lend.ledger_app, name="ledger")
 app.add_typer(lend.loan_app, name="loan")
+app.add_typer(lend.book_app, name="book")
 
 
 @app.callback()

@@ -55,10 +55,8 @@ from purecredit.ingest.catalog import load_catalog
 from purecredit.lend import book, records
 from purecredit.lend.drawdown import Drawdown
 from purecredit.lend.eod import EodResult, run_eod
-from purecredit.lend.money import ZERO
-from purecredit.lend.play_borrowers import Borrowers, uniform
+from purecredit.lend.play_borrowers import Borrowers, owed, uniform
 from purecredit.lend.play_report import Snapshots, book_figures, month_of
-from purecredit.lend.state import LoanState
 from purecredit.lend.tables import ACTIVE, create_tables, dec, loans
 from purecredit.store.lake import Lake
 from purecredit.store.ledger import run_locked, snapshot
@@ -149,7 +147,6 @@ class Play:
         self._pay_days: dict[date, set[str]] = {}
         self._draws: dict[date, list[str]] = {}
         self._pending: set[str] = set()
-        self._decisions: dict[str, dict[str, Any]] = {}
         self.applications: Tally[str] = Tally()
         self.outside = 0
 
@@ -157,18 +154,11 @@ class Play:
 
     def run(self, on_day: Callable[[Day], None] | None = None) -> dict[str, Any]:
         """Play every day (see the module docstring); the book's report at the end."""
-        start = self._start()
+        start, self.end = self.span()
         months = _month_days(start, self.config.months)
-        self.end = months[-1][1][-1]
-        if self.end > self.borrowers.forward.last_day():
-            raise Invalid(
-                f"the play would end on {self.end}, after the county's world ends on "
-                f"{self.borrowers.forward.last_day()}: play fewer months",
-                field="months",
-            )
         outlets = self._outlets()
         per_month = self._per_month()
-        self._plan_existing(start)
+        self._plan_existing()
         last: EodResult | None = None
         for i, (month, days) in enumerate(months):
             asks = self._asks(month, outlets, per_month, start, i)
@@ -176,8 +166,24 @@ class Play:
             for day in days:
                 last = self._day(day, asks.get(day, []), on_day)
             self.timing.months += 1
+            assert last is not None
+            log.info("played %s: %s loans, NPL ratio %s", month, last.loans, last.npl_ratio)
         assert last is not None  # every month has a day
         return self.report(start, per_month, last)
+
+    def span(self) -> tuple[date, date]:
+        """The play's first and last days (see the module docstring); refused when the
+        book cannot be played (`fresh` and not empty, an end of day unfinished, no
+        profiles) or the county's world ends before the last day."""
+        start = self._start()
+        end = _month_days(start, self.config.months)[-1][1][-1]
+        if end > self.borrowers.forward.last_day():
+            raise Invalid(
+                f"the play would end on {end}, after the county's world ends on "
+                f"{self.borrowers.forward.last_day()}: play fewer months",
+                field="months",
+            )
+        return start, end
 
     def _day(self, day: date, asks: list[Ask], on_day: Callable[[Day], None] | None) -> EodResult:
         clock = time.perf_counter()
@@ -219,7 +225,8 @@ class Play:
         if last is not None:
             if last.done_at is None:
                 raise Conflict(f"the end of day of {last.day} is unfinished: run it first")
-            return date.fromordinal(last.day.toordinal() + 1)
+            next_day: date = last.day + ONE_DAY
+            return next_day
         profiles = self.counter.profiles["person"].as_of()
         if profiles is None:
             raise Invalid("the home has no profiles: build them first", field="home")
@@ -252,7 +259,7 @@ class Play:
             by_day.setdefault(ask.received_at.date(), []).append(ask)
         return by_day
 
-    def _plan_existing(self, start: date) -> None:
+    def _plan_existing(self) -> None:
         """Play the book's active loans in the world (a continued play)."""
         with snapshot(self.engine) as connection:
             found = records.load(connection, loans.c.status == ACTIVE)
@@ -285,7 +292,7 @@ class Play:
         self.applications[applied.summary()["decision"]] += 1
         line_id = (applied.grant or {}).get("line_id")
         if applied.granted and line_id and line_id not in self._pending:
-            self._decisions[line_id] = applied.decision.to_dict()
+            self.borrowers.decided(line_id, applied.decision.to_dict())
             day = ask.received_at.date()
             lag = int(
                 uniform(self.config.seed, "first", ask.identifier, ask.product, day)
@@ -345,9 +352,9 @@ class Play:
             amount = (wanted / THOUSAND).to_integral_value(ROUND_DOWN) * THOUSAND
             if amount < THOUSAND:
                 continue
-            terms = self.borrowers.terms(
-                line.subject, line.product, self._decision(connection, line)
-            )
+            terms = self.borrowers.terms(connection, line)
+            if terms is None:
+                continue
             done = book.draw(
                 connection,
                 line_id=line_id,
@@ -370,17 +377,6 @@ class Play:
                 )
                 opened.append((done.loan_id, str(line.subject), drawdown))
         return opened
-
-    def _decision(self, connection: Connection, line: Any) -> dict[str, Any]:
-        """The decision that granted (or last raised) the line: its term and rate."""
-        if line.line_id not in self._decisions:
-            row = connection.execute(
-                select(store.DECISIONS.c.record).where(
-                    store.DECISIONS.c.decision_id == line.decision_id
-                )
-            ).one()
-            self._decisions[line.line_id] = dict(row.record)
-        return self._decisions[line.line_id]
 
     # ------------------------------------------------------------------ repayments
 
@@ -433,19 +429,6 @@ class Play:
             "vintages": self.snapshots.vintages(),
             "roll_rates": self.snapshots.roll_rates(),
         }
-
-
-def owed(state: LoanState, plan: dict[date, date | None], day: date) -> Decimal:
-    """What the borrower pays during `day`: the penalty owed and whatever is unpaid of every
-    instalment due by then that the world has paid by then."""
-    amount = state.penalty_accrued - state.penalty_paid
-    for k, row in enumerate(state.schedule):
-        if row.due_date > day:
-            break
-        paid = plan.get(row.due_date)
-        if paid is not None and paid <= day:
-            amount += state.unpaid_principal(k) + state.unpaid_interest(k)
-    return max(amount, ZERO)
 
 
 def play(

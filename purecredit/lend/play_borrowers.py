@@ -34,15 +34,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Connection, select
 
 from purecredit.core.crypto import Tokenizer
 from purecredit.core.errors import Invalid
 from purecredit.core.identifiers import parse_resident_id, parse_uscc
 from purecredit.core.keys import data_zone_keys
 from purecredit.core.settings import Settings
+from purecredit.decide import store
 from purecredit.decide.policy import Policy
 from purecredit.lend.drawdown import Drawdown, RepaymentMethod
+from purecredit.lend.money import ZERO
 from purecredit.lend.schedule import build_schedule
+from purecredit.lend.state import LoanState
 from purecredit.profile.online import OnlineProfiles
 from purecredit.score.sample import segment_of
 from purecredit.synth.play import Forward
@@ -111,14 +115,32 @@ class Borrowers:
         self.profiles = profiles
         self.policy = policy
         self.harvests = {h.name: h.harvest for h in load_reference().herbs}
+        self._decisions: dict[str, dict[str, Any]] = {}
 
-    def terms(self, subject: str, product: str, record: dict[str, Any]) -> Terms:
-        """The terms of a drawdown on a line granted by the decision `record`."""
+    def decided(self, line_id: str, record: dict[str, Any]) -> None:
+        """Remember the decision that granted a line (saves reading it back)."""
+        self._decisions[line_id] = record
+
+    def terms(self, connection: Connection, line: Any) -> Terms | None:
+        """The terms of a drawdown on a credit line (a `credit_lines` row): the term and
+        rate of the decision that granted or last raised it; None for a line with no stored
+        decision (granted outside the counter), which the play does not draw on."""
+        record = self._decisions.get(line.line_id)
+        if record is None:
+            row = connection.execute(
+                select(store.DECISIONS.c.record).where(
+                    store.DECISIONS.c.decision_id == line.decision_id
+                )
+            ).first()
+            if row is None or row.record.get("rate") is None:
+                return None
+            record = self._decisions[line.line_id] = dict(row.record)
+        subject, product = str(line.subject), str(line.product)
         offered = self.policy.product(product)
         term = int(record.get("term_months") or offered.terms_months[0])
         rate = Decimal(str(record["rate"])).quantize(Decimal("0.000001"))
         method, harvest = self._method(subject, product)
-        if method.value not in {m for m in offered.repayment_methods}:
+        if method.value not in set(offered.repayment_methods):
             method, harvest = RepaymentMethod(offered.repayment_methods[0]), ()
         return Terms(term, rate, method, harvest)
 
@@ -159,3 +181,16 @@ class Borrowers:
         for loan_id, due, on in zip(ids, dues, when, strict=True):
             out.setdefault(loan_id, {})[due] = None if pd.isna(on) else on
         return out
+
+
+def owed(state: LoanState, plan: dict[date, date | None], day: date) -> Decimal:
+    """What the borrower pays during `day`: the penalty owed and whatever is unpaid of every
+    instalment due by then that the world has paid by then."""
+    amount = state.penalty_accrued - state.penalty_paid
+    for k, row in enumerate(state.schedule):
+        if row.due_date > day:
+            break
+        paid = plan.get(row.due_date)
+        if paid is not None and paid <= day:
+            amount += state.unpaid_principal(k) + state.unpaid_interest(k)
+    return max(amount, ZERO)

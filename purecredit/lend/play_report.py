@@ -106,7 +106,9 @@ class Snapshots:
         names = (*BUCKETS, CLOSED)
         counts = {a: dict.fromkeys(names, 0) for a in BUCKETS}
         for (_, before), (_, after) in zip(self.frames, self.frames[1:], strict=False):
-            both = before[["bucket"]].join(after[["bucket"]], rsuffix="_next", how="inner")
+            both = before[["bucket"]].merge(
+                after[["bucket"]], left_index=True, right_index=True, suffixes=("", "_next")
+            )
             both = both[both["bucket"] != CLOSED]
             pairs = both.groupby(["bucket", "bucket_next"]).size()
             for (a, b), n in zip(pairs.index.tolist(), pairs.tolist(), strict=True):

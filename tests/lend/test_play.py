@@ -10,32 +10,44 @@ import json
 import random
 import sqlite3
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import pandas as pd
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from typer.testing import CliRunner
 
 from purecredit.cli.lend import app  # `book` is registered in main by the maintainers
+from purecredit.core.errors import Conflict, Invalid
 from purecredit.core.settings import Settings, get_settings
+from purecredit.core.subjects import subject_key
 from purecredit.decide import counter as counter_module
+from purecredit.decide import exposure
 from purecredit.decide.counter import Counter
 from purecredit.lend import book, journal
 from purecredit.lend.classify import Category, classify_loan
+from purecredit.lend.drawdown import RepaymentMethod
+from purecredit.lend.eod import run_eod
 from purecredit.lend.play import Play, PlayConfig
+from purecredit.lend.play_borrowers import Terms
 from purecredit.lend.records import category_name
 from purecredit.lend.state import dpd
-from purecredit.lend.tables import ACTIVE, loans, repayments
-from purecredit.store.ledger import ledger_engine
-from tests.decide.conftest import CountyHome, county_home  # noqa: F401 - the session fixture
+from purecredit.lend.tables import ACTIVE, book_days, create_tables, loans, repayments
+from purecredit.score.sample import segment_of
+from purecredit.store.ledger import ledger_engine, run_locked
+from purecredit.synth.manifest import read_manifest
+from tests.county import CountyHome, population_register
 
 MONTHS = 3
 PER_MONTH = 150
 SEED = 7
+AMOUNT = Decimal(50_000)
 
 
 @dataclass
@@ -45,7 +57,7 @@ class Played:
     ledger: Path
 
 
-def _ledger(county_home: CountyHome, where: Path) -> Settings:  # noqa: F811
+def _ledger(county_home: CountyHome, where: Path) -> Settings:
     """Settings on the county's home with a ledger of its own, copied from the pristine one."""
     copy = where / "ledger.sqlite"
     source, target = sqlite3.connect(county_home.pristine), sqlite3.connect(copy)
@@ -79,7 +91,7 @@ class _SeededUuid:
 
 @pytest.fixture(scope="module")
 def played(
-    county_home: CountyHome,  # noqa: F811
+    county_home: CountyHome,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Played:
     with pytest.MonkeyPatch.context() as monkeypatch:
@@ -97,7 +109,7 @@ def test_the_book_is_played_and_the_journal_balances(played: Played) -> None:
     assert report["world"]["loans_outside_county"] == 0
     engine = played.play.engine
     with engine.connect() as connection:
-        days = connection.execute(select(func.count()).select_from(book.book_days)).scalar_one()
+        days = connection.execute(select(func.count()).select_from(book_days)).scalar_one()
     assert days == (date(2026, 3, 31) - date(2026, 1, 5)).days + 1  # every day closed
     check = journal.check(engine)
     assert check.balanced, check.first_break
@@ -145,11 +157,78 @@ def test_the_loans_in_arrears_are_those_the_world_has_behind(played: Played) -> 
                 select(loans.c.loan_id).where(loans.c.status == ACTIVE, loans.c.dpd > 0)
             ).scalars()
         )
-        late = connection.execute(
-            select(func.count()).where(repayments.c.overdue_principal > 0)
-        ).scalar_one()
     assert arrears == played.play.behind(end)
-    assert late > 0  # some borrowers paid late during the play, as the world had them
+
+
+def test_borrowers_the_world_has_default_are_the_ones_in_arrears(
+    county_home: CountyHome,
+    fresh_ledger_url: str,
+) -> None:
+    """Loans to residents the county's truth has default in February 2026 (and never cure)
+    fall 30+ days behind by the end of March; loans to residents with no default or
+    lateness event in the world are paid on their due dates. A play continues a book it
+    finds (the day after its last end of day) and plays its loans in the world. On SQLite
+    and PostgreSQL."""
+    settings = Settings(home=county_home.home, database_url=fresh_ledger_url)
+    engine = ledger_engine(settings)
+    create_tables(engine)
+    run_eod(engine, date(2026, 1, 4))  # an empty book's first day: the play goes on from it
+    manifest = read_manifest(county_home.county / "manifest.json")
+    events = {
+        name: pd.read_parquet(county_home.county / manifest.truth[name])
+        for name in ("default_events", "late_events")
+    }
+    defaults = events["default_events"]
+    registered = set(population_register(county_home.county)["公民身份号码"].astype(str))
+    february = defaults[
+        (pd.to_datetime(defaults["month"]) == pd.Timestamp("2026-02-01"))
+        & (defaults["cure_after"] < 0)
+        & (defaults["entity_type"] == "person")
+    ]
+    bad = sorted(set(february["entity_key"]) & registered)[:8]
+    troubled = set(defaults["entity_key"]) | set(events["late_events"]["entity_key"])
+    good = sorted(i for i in registered - troubled if i[6:10] < "2000")[:8]
+    assert len(bad) >= 3 and len(good) == 8
+    branch = "341602001"
+    loan_of: dict[str, str] = {}
+    for identifier in bad + good:
+        _, subject, _ = subject_key(identifier, settings)
+        granted = exposure.grant(engine, subject=subject, legal_rep=None, product="household",
+                                 branch=branch, amount=AMOUNT, unified_limit=AMOUNT,
+                                 decision_id="test")  # fmt: skip
+        assert granted.line_id is not None
+        line_id = granted.line_id
+        opened = run_locked(engine, partial(_draw, line_id=line_id, branch=branch))
+        assert opened.loan_id is not None
+        loan_of[identifier] = opened.loan_id
+    game = Play(Counter(settings, engine), county_home.county, PlayConfig(MONTHS, 0, SEED))
+    report = game.run()
+    assert report["start"] == "2026-01-05" and report["world"]["loans_outside_county"] == 0
+    with engine.connect() as connection:
+        late = dict(connection.execute(select(loans.c.loan_id, loans.c.dpd)).all())
+    checked = journal.check(engine)
+    engine.dispose()
+    assert all(late[loan_of[i]] >= 30 for i in bad)  # nothing paid from February 5th
+    assert all(late[loan_of[i]] == 0 for i in good)
+    assert {k for k, v in late.items() if v > 0} == game.behind(date(2026, 3, 31))
+    # 54 days past due on March 31st, nothing repaid: special mention, the whole amount.
+    assert Decimal(report["by_category"]["special_mention"]) == len(bad) * AMOUNT
+    assert checked.balanced, checked.first_break
+    # 23 days behind at the end of February, 54 at the end of March: the January vintage is
+    # 30+ on the defaulters' share of its amount from its third month end, never 90+.
+    vintage = report["vintages"]["2026-01"]
+    share = round(len(bad) / (len(bad) + len(good)), 6)
+    assert [p["share"] for p in vintage["dpd30"]] == [0.0, 0.0, share]
+    assert [p["share"] for p in vintage["dpd90"]] == [0.0, 0.0, 0.0]
+    rolls = report["roll_rates"]["counts"]
+    assert rolls["0"]["0"] == 2 * len(good) and rolls["0"]["1-30"] == len(bad)
+    assert rolls["1-30"]["31-90"] == len(bad)
+
+
+def _draw(connection: Connection, *, line_id: str, branch: str) -> book.Opened:
+    return book.draw(connection, line_id=line_id, amount=AMOUNT, branch=branch, term_months=12,
+                     method=RepaymentMethod.EQUAL_INSTALMENTS, annual_rate=Decimal("0.045"),
+                     on=date(2026, 1, 5))  # fmt: skip
 
 
 def test_the_figures_add_up(played: Played) -> None:
@@ -177,7 +256,7 @@ def test_the_figures_add_up(played: Played) -> None:
 
 def test_the_same_seed_plays_the_same_book(
     played: Played,
-    county_home: CountyHome,  # noqa: F811
+    county_home: CountyHome,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -187,7 +266,7 @@ def test_the_same_seed_plays_the_same_book(
 
 def test_the_command_line(
     played: Played,
-    county_home: CountyHome,  # noqa: F811
+    county_home: CountyHome,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -225,3 +304,46 @@ def test_the_command_line(
     assert shown.exit_code == 0 and "NPL ratio" in shown.output
     assert "2026-05-01 to 2026-05-31" in shown.output
     get_settings.cache_clear()
+
+
+def test_drawdown_terms_follow_the_product_and_the_borrower(played: Played) -> None:
+    """The decision's term and rate; the seasonal plan with the crop's harvest months for a
+    herb farmer or trader whose household plants a variety, equal instalments for other
+    households, monthly interest for firms; no drawdown on a line without a decision."""
+    borrowers, engine = played.play.borrowers, played.play.engine
+    with engine.connect() as connection:
+        rows = [dict(r) for r in connection.execute(select(borrowers.profiles.table)).mappings()]
+    growers = [r for r in rows if segment_of(r) in ("farmer", "trader")]
+    grower = next(r for r in growers if r["planting_main_variety"] in borrowers.harvests)
+    other = next(r for r in rows if r["planting_main_variety"] is None)
+    record = {"rate": 0.0512, "term_months": 24}
+
+    def terms(subject: str, product: str, decision_id: str | None = None) -> Terms | None:
+        line = SimpleNamespace(line_id=f"{subject}/{product}/{decision_id}", subject=subject,
+                               product=product, decision_id=decision_id)  # fmt: skip
+        if decision_id is None:
+            borrowers.decided(line.line_id, record)
+        with engine.connect() as connection:
+            return borrowers.terms(connection, line)
+
+    seasonal = terms(grower["subject"], "household")
+    variety = grower["planting_main_variety"]
+    assert seasonal == Terms(24, Decimal("0.0512"), RepaymentMethod.SEASONAL,
+                             borrowers.harvests[variety])  # fmt: skip
+    assert terms(other["subject"], "household") == Terms(
+        24, Decimal("0.0512"), RepaymentMethod.EQUAL_INSTALMENTS
+    )
+    firm = terms("91341600MA2TEST00X", "enterprise")
+    assert firm is not None and firm.method is RepaymentMethod.INTEREST_ONLY
+    assert terms(other["subject"], "household", decision_id="granted-elsewhere") is None
+
+
+def test_a_play_the_book_or_the_world_cannot_hold_is_refused(played: Played) -> None:
+    too_long = replace(played.play, config=PlayConfig(60, 0, SEED))
+    with pytest.raises(Invalid, match="after the county's world ends"):
+        too_long.span()
+    not_fresh = replace(played.play, config=PlayConfig(1, 0, SEED, fresh=True))
+    with pytest.raises(Conflict, match="not empty"):
+        not_fresh.span()
+    with pytest.raises(Invalid):
+        PlayConfig(0)
