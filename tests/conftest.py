@@ -20,6 +20,7 @@ from purecredit.synth.config import SynthConfig
 from purecredit.synth.county import build_county
 from purecredit.synth.manifest import Manifest
 from purecredit.synth.world import World, build_world
+from tests.county import county_home, desk  # noqa: F401 - session fixtures, registered once
 
 POSTGRES_URL = os.environ.get(
     "PURECREDIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

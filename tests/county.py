@@ -1,4 +1,6 @@
-"""The small county the counter's tests decide on, built once per session (a county of 6,000
+"""The small county the counter's, the gateway's and the book's tests decide on, built once
+per session and worker (`tests/conftest.py` registers the fixtures here; a test module that
+imported them would register, and build, them again) (a county of 6,000
 people, ingested, profiled, with branches and trained models: about a minute on two cores).
 
 `county_home` is the built home (lake, keys, models) and a copy of its ledger as built, before

@@ -25,7 +25,7 @@ from purecredit.api.app import create_app
 from purecredit.api.auth import Gateway
 from purecredit.api.clients import Credentials
 from purecredit.core.settings import Settings
-from tests.decide.conftest import CountyHome, Desk, county_home, desk  # noqa: F401
+from tests.county import CountyHome, Desk
 
 OUTLET = "341602001"
 OTHER_BRANCH = "341602002"
@@ -100,8 +100,8 @@ class Gate:
 
 @pytest.fixture(scope="module")
 def gate(
-    county_home: CountyHome,  # noqa: F811
-    desk: Desk,  # noqa: F811
+    county_home: CountyHome,
+    desk: Desk,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Gate]:
     ledger = tmp_path_factory.mktemp("gateway") / "ledger.sqlite"

@@ -42,7 +42,7 @@ from purecredit.api.clients import Credentials
 from purecredit.core.settings import Settings
 from purecredit.decide import exposure, store
 from purecredit.store.ledger import make_engine
-from tests.decide.conftest import CountyHome, Desk, county_home, desk  # noqa: F401
+from tests.county import Desk
 from tests.decide.test_counter_concurrency import Ledger, pg_ledger, sqlite_ledger  # noqa: F401
 
 OUTLET = "341602001"
@@ -280,7 +280,7 @@ class Load:
 def test_kill_9_mid_load_loses_no_answered_call(
     server: Server,
     ledger: Ledger,
-    desk: Desk,  # noqa: F811
+    desk: Desk,
 ) -> None:
     engine = make_engine(ledger.url)
     try:

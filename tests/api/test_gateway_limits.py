@@ -12,7 +12,7 @@ from purecredit.api import audit
 from purecredit.api.app import create_app
 from purecredit.core.settings import Settings
 from tests.api.conftest import Gate
-from tests.decide.conftest import CountyHome
+from tests.county import CountyHome
 
 PROBLEM = "application/problem+json"
 

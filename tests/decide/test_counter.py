@@ -20,7 +20,7 @@ from purecredit.core.settings import get_settings
 from purecredit.decide import exposure, store
 from purecredit.decide.applications import month_of_walk_ins, outlets_of, run_asks
 from purecredit.decide.counter import Counter
-from tests.decide.conftest import AS_OF, Desk
+from tests.county import AS_OF, Desk
 
 OUTLET = "341602001"
 

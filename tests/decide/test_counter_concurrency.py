@@ -45,7 +45,7 @@ from purecredit.profile.graph import EDGE_TABLE
 from purecredit.score.sample import segment_of
 from purecredit.store.ledger import make_engine
 from tests.conftest import POSTGRES_URL
-from tests.decide.conftest import AS_OF, CountyHome, population_register
+from tests.county import AS_OF, CountyHome, population_register
 
 WORKERS = 3  # counters, as a server's worker processes would each hold one
 TIMEOUT = 120.0  # seconds: a request still unanswered by then is a hang

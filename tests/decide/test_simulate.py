@@ -19,7 +19,7 @@ from purecredit.decide.applications import Ask, month_of_walk_ins, outlets_of, w
 from purecredit.decide.policy import load_policy
 from purecredit.decide.simulate import Outcomes, prepare, simulate
 from purecredit.synth.manifest import read_manifest
-from tests.decide.conftest import AS_OF, Desk
+from tests.county import AS_OF, Desk
 
 
 @pytest.fixture(scope="module")
