@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import to_thread
 from fastapi import APIRouter, FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
@@ -29,6 +30,11 @@ from purecredit.api.calls import AuditMiddleware
 from purecredit.api.limits import BodyLimit
 from purecredit.core.settings import Settings
 
+# Requests served at once per worker (Starlette's thread pool; anyio's default is 40). The
+# routes are CPU-bound Python between short ledger round trips: more threads than this only
+# queue on the GIL and hold more connections.
+THREADS = 16
+
 GATEWAY_ROUTERS = (
     routes_oauth.router,
     routes_consents.router,
@@ -46,6 +52,7 @@ def create_app(settings: Settings, *, routers: Iterable[APIRouter] = ()) -> Fast
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        to_thread.current_default_thread_limiter().total_tokens = THREADS
         await run_in_threadpool(gateway.start)
         try:
             yield

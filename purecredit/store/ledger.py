@@ -34,10 +34,12 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    # The gateway runs up to 40 requests at once (Starlette's thread pool), each holding a
-    # connection per transaction. A pool smaller than that opens and closes a connection for
-    # every checkout beyond it, and a PostgreSQL connection is a forked server process.
-    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
+    # A gateway worker runs up to `api.app.THREADS` requests at once, each holding up to two
+    # connections. A pool smaller than that opens and closes a connection for every checkout
+    # beyond it (measured: new server processes all through a load test), and a PostgreSQL
+    # connection is a forked server process. Two workers stay under the server's default
+    # max_connections (100).
+    return create_engine(url, pool_pre_ping=True, pool_size=32, max_overflow=8)
 
 
 def ledger_engine(settings: Settings) -> Engine:
