@@ -82,7 +82,7 @@ class EodResult:
             "date": self.day.isoformat(),
             "loans": self.loans,
             "outstanding": str(self.outstanding),
-            "npl_ratio": str(self.npl_ratio),
+            "npl_ratio": f"{self.npl_ratio:.10f}",  # fixed point: "0E-10" is no ratio to read
             "by_category": {name: str(amount) for name, amount in self.by_category.items()},
             "interest_accrued": str(self.interest_accrued),
             "penalty_accrued": str(self.penalty_accrued),

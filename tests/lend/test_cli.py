@@ -44,6 +44,7 @@ def test_eod_check_and_show_from_the_command_line(env: str) -> None:
     assert ran.exit_code == 0, ran.output
     shown = json.loads(ran.stdout)
     assert shown["loans"] == 8 and shown["already_done"] is False
+    assert shown["npl_ratio"] == "0.0000000000"  # fixed point, never "0E-10"
     assert set(shown["by_category"]) == {
         "normal",
         "special_mention",
