@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select
 
 from purecredit.decide import exposure
 from purecredit.lend import book
@@ -101,11 +101,21 @@ def dump(engine: Engine, *, full: bool = False) -> dict[str, list[tuple[Any, ...
     return out
 
 
-def restore(engine: Engine, saved: dict[str, list[tuple[Any, ...]]]) -> None:
-    """Put back a `dump(full=True)`: the ledger as it was."""
+def clear(engine: Engine) -> None:
+    """Empty the book and the credit lines."""
     with engine.begin() as c:
-        for table in reversed(TABLES):
-            c.execute(delete(table))
+        _delete_all(c)
+
+
+def _delete_all(connection: Connection) -> None:
+    for table in reversed(TABLES):  # children before their parents
+        connection.execute(delete(table))
+
+
+def restore(engine: Engine, saved: dict[str, list[tuple[Any, ...]]]) -> None:
+    """Put back a `dump(full=True)`: the ledger as it was, in one transaction."""
+    with engine.begin() as c:
+        _delete_all(c)
         for table in TABLES:
             names = [col.name for col in table.columns]
             rows = [dict(zip(names, row, strict=True)) for row in saved[table.name]]

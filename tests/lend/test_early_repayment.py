@@ -12,18 +12,17 @@ from decimal import Decimal
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, select
 
 from purecredit.core.errors import Conflict
-from purecredit.decide import exposure
 from purecredit.lend import book, journal
 from purecredit.lend.accrual import interest
 from purecredit.lend.allocation import Bucket, Prepaid
 from purecredit.lend.drawdown import RepaymentMethod
 from purecredit.lend.eod import run_eod
 from purecredit.lend.prepay import reschedule
-from purecredit.lend.tables import book_days, fen_sum, metadata, repayments, yuan
-from tests.lend.conftest import RATE, D, draw, grant_line, line_drawn, repay
+from purecredit.lend.tables import book_days, fen_sum, repayments, yuan
+from tests.lend.conftest import RATE, D, clear, draw, grant_line, line_drawn, repay
 
 START = date(2025, 1, 10)
 SUBJECT = "id:" + "e1" * 16
@@ -216,16 +215,6 @@ steps = st.lists(
 )
 
 
-def _clear(engine: Engine) -> None:
-    with engine.begin() as c:
-        for table in reversed(metadata.sorted_tables):
-            c.execute(delete(table))
-        for table in (exposure.drawdowns, exposure.credit_line_events, exposure.credit_lines):
-            c.execute(delete(table))
-        c.execute(delete(exposure.credit_group_members))
-        c.execute(delete(exposure.credit_groups))
-
-
 def _assert_sound(engine: Engine, ids: list[str]) -> None:
     checked = assert_ties(engine)
     for account in ("loans_receivable", "interest_receivable", "penalty_receivable"):
@@ -252,7 +241,7 @@ def _assert_sound(engine: Engine, ids: list[str]) -> None:
 def test_eod_and_payments_of_any_size_keep_the_journal_tied(
     engine: Engine, plan: list[tuple[str, int, int]]
 ) -> None:
-    _clear(engine)
+    clear(engine)
     line = grant_line(engine, "id:q", D("1000000"))
     ids = []
     for amount, method in (

@@ -9,14 +9,12 @@ from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine
 
 from purecredit.core.errors import Conflict
-from purecredit.decide import exposure
 from purecredit.lend import eod, journal
 from purecredit.lend.drawdown import RepaymentMethod
-from purecredit.lend.tables import metadata
-from tests.lend.conftest import draw, grant_line, repay
+from tests.lend.conftest import clear, draw, grant_line, repay
 
 START = date(2025, 1, 28)
 ops = st.lists(
@@ -35,16 +33,6 @@ ops = st.lists(
 )
 
 
-def _clear(engine: Engine) -> None:
-    with engine.begin() as c:
-        for table in reversed(metadata.sorted_tables):
-            c.execute(delete(table))
-        for table in (exposure.drawdowns, exposure.credit_line_events, exposure.credit_lines):
-            c.execute(delete(table))
-        c.execute(delete(exposure.credit_group_members))
-        c.execute(delete(exposure.credit_groups))
-
-
 @settings(
     max_examples=6,
     deadline=None,
@@ -52,7 +40,7 @@ def _clear(engine: Engine) -> None:
 )
 @given(steps=ops)
 def test_the_journal_stays_balanced_and_tied(engine: Engine, steps: list[tuple]) -> None:
-    _clear(engine)
+    clear(engine)
     line = grant_line(engine, "id:p", Decimal("1000000"))
     today, loans = START, []  # today: the day events happen (its end of day not yet run)
     for step in steps:
