@@ -512,22 +512,9 @@ def _grant(connection: Connection, ask: _Ask) -> GrantResult:
         held = Decimal("0.00") if existing is None else money_of(existing.limit)
         adding = max(target_line - held, Decimal("0.00"))
     after = granted_before + adding
-    if existing is not None and existing.status == FROZEN and adding > 0:
-        raise Refused(
-            GrantResult(
-                granted=False,
-                group_id=target,
-                line_id=existing.line_id,
-                increase=True,
-                amount=adding,
-                line_limit=money_of(existing.limit),
-                unified_limit=unified_limit,
-                group_granted=granted_before,
-                available=Decimal("0.00"),
-                reason="line_frozen",
-            )
-        )
-    if after > unified_limit:
+    frozen = existing is not None and existing.status == FROZEN and adding > 0
+    room = Decimal("0.00") if frozen else max(unified_limit - granted_before, Decimal("0.00"))
+    if frozen or after > unified_limit:
         raise Refused(
             GrantResult(
                 granted=False,
@@ -538,8 +525,8 @@ def _grant(connection: Connection, ask: _Ask) -> GrantResult:
                 line_limit=None if existing is None else money_of(existing.limit),
                 unified_limit=unified_limit,
                 group_granted=granted_before,
-                available=max(unified_limit - granted_before, Decimal("0.00")),
-                reason="exceeds_unified_limit",
+                available=room,
+                reason="line_frozen" if frozen else "exceeds_unified_limit",
             )
         )
     if existing is not None:
