@@ -249,7 +249,11 @@ def append_many(target: Engine | Connection, entries: Sequence[AuditEntry]) -> l
     committed. Every append waits for the chain lock and a commit, so a gateway under load
     appends the entries of many calls at once rather than one transaction each. Raises
     `Invalid` naming the field of the first bad entry, before taking any lock."""
-    checked = [check_entry(entry) for entry in entries]
+    return _append_checked(target, [check_entry(entry) for entry in entries])
+
+
+def _append_checked(target: Engine | Connection, checked: list[AuditEntry]) -> list[AuditRecord]:
+    """`append_many` of entries `check_entry` has already passed."""
     if not checked:
         return []
     if isinstance(target, Connection):
@@ -275,7 +279,7 @@ class GroupAppender:
     Every append takes the one chain lock and waits for a commit, so one transaction per call
     would let a busy gateway audit no faster than its disk syncs, one call at a time. Calls
     `submit` their entry and wait on the returned future; one thread per worker process takes
-    whatever has queued up (at most `batch`) and appends it in one transaction (`append_many`),
+    whatever has queued up (at most `batch`) and appends it in one transaction (as `append_many`),
     then resolves each future with its record, or with the error. A call still answers only
     once its own entry is committed, so no 2xx is ever sent for an unaudited call; under load
     the entries of the calls that arrived during one commit share the next.
@@ -324,7 +328,8 @@ class GroupAppender:
 
     def _append(self, waiting: list[tuple[AuditEntry, Future[AuditRecord]]]) -> None:
         try:
-            records = append_many(self.engine, [entry for entry, _ in waiting])
+            # Each entry was checked by `submit`: not again here, on every call's path.
+            records = _append_checked(self.engine, [entry for entry, _ in waiting])
         except Exception as exc:  # every caller learns it, and answers 500 instead of a 2xx
             for _, future in waiting:
                 future.set_exception(exc)

@@ -137,14 +137,14 @@ def test_group_appender_commits_concurrent_calls_together_in_one_chain(
     every future holds its own committed record, and the chain is one line."""
     engine = make_engine(url)
     batches: list[int] = []
-    real = audit.append_many
+    real = audit._append_checked
 
     def counting(target: Engine | Connection, entries: Any) -> list[audit.AuditRecord]:
         batches.append(len(entries))
         time.sleep(0.005)  # a slow disk: calls pile up behind each commit
         return real(target, entries)
 
-    monkeypatch.setattr(audit, "append_many", counting)
+    monkeypatch.setattr(audit, "_append_checked", counting)
     appender = audit.GroupAppender(engine, batch=50)
     got: dict[str, audit.AuditRecord] = {}
     lock = threading.Lock()
@@ -180,7 +180,7 @@ def test_group_appender_fails_only_the_calls_it_could_not_commit(
     def down(*_: Any) -> list[audit.AuditRecord]:
         raise RuntimeError("the ledger is down")
 
-    monkeypatch.setattr(audit, "append_many", down)
+    monkeypatch.setattr(audit, "_append_checked", down)
     with pytest.raises(RuntimeError, match="down"):
         appender.submit(ENTRY).result(timeout=10)
     monkeypatch.undo()
