@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy import Engine
 
 from purecredit.cli.progress import console, fail
 from purecredit.core.errors import Invalid, PurecreditError
@@ -27,6 +28,13 @@ app = typer.Typer(help="The loan book: end of day, the journal, loans.", no_args
 ledger_app = typer.Typer(help="The double-entry journal of the loan book.", no_args_is_help=True)
 loan_app = typer.Typer(help="Loans in the book.", no_args_is_help=True)
 book_app = typer.Typer(help="The book as a whole: played forward.", no_args_is_help=True)
+
+
+def _ledger() -> Engine:
+    """The ledger, with the loan book's tables made if missing."""
+    engine = ledger_engine(get_settings())
+    create_tables(engine)
+    return engine
 
 
 def _print(payload: Any, as_json: bool) -> bool:
@@ -53,8 +61,7 @@ def eod(
     accrual entry. Running a date already done changes nothing; an interrupted run resumes."""
     try:
         on = _day(day)
-        engine = ledger_engine(get_settings())
-        create_tables(engine)
+        engine = _ledger()
         total = end_of_day.pending(engine, on)
         with Progress(
             TextColumn("[bold]end of day " + on.isoformat()),
@@ -85,8 +92,7 @@ def eod(
 def check(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Prove the journal balances and ties to the loans; exit 1 naming the first break."""
     try:
-        engine = ledger_engine(get_settings())
-        create_tables(engine)
+        engine = _ledger()
         result = journal.check(engine)
     except PurecreditError as exc:
         fail(exc)
@@ -106,8 +112,7 @@ def show(
 ) -> None:
     """A loan: its terms, status, DPD, category and schedule with what has been paid."""
     try:
-        engine = ledger_engine(get_settings())
-        create_tables(engine)
+        engine = _ledger()
         found = book.loan(engine, loan_id).to_dict()
     except PurecreditError as exc:
         fail(exc)

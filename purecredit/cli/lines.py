@@ -7,6 +7,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
 import typer
+from sqlalchemy import Engine
 
 from purecredit.cli.progress import console, fail
 from purecredit.core.errors import Invalid, PurecreditError
@@ -26,10 +27,16 @@ Cause = Annotated[
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
+def _ledger() -> Engine:
+    """The ledger, with the credit-line tables made if missing."""
+    engine = ledger_engine(get_settings())
+    exposure.create_tables(engine)
+    return engine
+
+
 def _change(line_id: str, event: str, cause: str, as_json: bool) -> None:
     try:
-        engine = ledger_engine(get_settings())
-        exposure.create_tables(engine)
+        engine = _ledger()
         done = lines.move(engine, line_id, event, cause=cause)
     except PurecreditError as exc:
         fail(exc)
@@ -86,8 +93,7 @@ def reduce(
             limit = Decimal(to)
         except InvalidOperation:
             raise Invalid(f"not an amount: {to!r}", field="to") from None
-        engine = ledger_engine(get_settings())
-        exposure.create_tables(engine)
+        engine = _ledger()
         done = lines.reduce(engine, line_id, limit, cause=cause)
     except PurecreditError as exc:
         fail(exc)
@@ -98,8 +104,7 @@ def reduce(
 def history(line_id: LineId, as_json: Json = False) -> None:
     """Every change of the line, oldest first, with its cause."""
     try:
-        engine = ledger_engine(get_settings())
-        exposure.create_tables(engine)
+        engine = _ledger()
         events = lines.history(engine, line_id)
     except PurecreditError as exc:
         fail(exc)
