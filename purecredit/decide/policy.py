@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import date
 from functools import cache, cached_property
 from importlib.resources import files
@@ -38,19 +38,18 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from purecredit.core.errors import Invalid, NotFound
+from purecredit.core.yamldoc import At, validated_yaml
 
 ProductCode = Literal["household", "enterprise", "supply-chain"]
 Subject = Literal["person", "enterprise"]
@@ -95,16 +94,6 @@ def grade_number(grade: str) -> int:
         return int(_grade(grade))
     except ValueError as exc:
         raise Invalid(str(exc), field="grade") from exc
-
-
-class At(ValueError):
-    """A cross-field problem located below the model that found it (relative `loc`), so the
-    loader can name the line of the key at fault rather than of the whole section."""
-
-    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
-        super().__init__(message)
-        self.loc = loc
-        self.message = message
 
 
 class _Model(BaseModel):
@@ -572,81 +561,7 @@ def load_policy(path: Path | str | None = None) -> Policy:
 
 def policy_from_text(text: str, name: str = "<policy>") -> Policy:
     """Validate a policy from its YAML text; `name` is the file name errors mention."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise Invalid(f"{name}{where}: not valid YAML: {problem}", field="policy") from exc
-    if root is None:
-        raise Invalid(f"{name}: the policy is empty", field="policy")
-    _no_duplicate_keys(root, name)
-    data = yaml.safe_load(text)
-    if not isinstance(data, dict):
-        raise Invalid(f"{name} line 1: a policy is a mapping of sections", field="policy")
-    try:
-        return Policy.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        loc = tuple(err["loc"])
-        msg = str(err["msg"])
-        cause = (err.get("ctx") or {}).get("error")
-        if isinstance(cause, At):
-            loc, msg = loc + cause.loc, cause.message
-        more = exc.error_count() - 1
-        tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-        line = _line_of(root, loc)
-        raise Invalid(f"{name} line {line}: {_dotted(loc)}: {msg}{tail}", field="policy") from exc
-
-
-def _dotted(loc: Sequence[object]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(policy)"
-
-
-def _line_of(node: yaml.Node, loc: Sequence[object]) -> int:
-    """1-based line of the YAML key (or item) that `loc` points at; as deep as it exists."""
-    line = node.start_mark.line
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if isinstance(key, yaml.ScalarNode) and key.value == str(part):
-                    line, node = key.start_mark.line, value
-                    break
-            else:
-                break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if not 0 <= part < len(node.value):
-                break
-            node = node.value[part]
-            line = node.start_mark.line
-        else:
-            break
-    return line + 1
-
-
-def _no_duplicate_keys(node: yaml.Node, name: str) -> None:
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                if key.value in seen:
-                    raise Invalid(
-                        f"{name} line {key.start_mark.line + 1}: duplicate key {key.value!r} "
-                        f"(first at line {seen[key.value]})",
-                        field="policy",
-                    )
-                seen[key.value] = key.start_mark.line + 1
-            _no_duplicate_keys(value, name)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _no_duplicate_keys(item, name)
+    return validated_yaml(text, name, Policy, what="policy")
 
 
 def arm(policy: Policy, application_id: str) -> Arm:
