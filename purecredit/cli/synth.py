@@ -12,10 +12,12 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from purecredit.cli import synth_serve
-from purecredit.cli.progress import console, steps
+from purecredit.cli.progress import console, fail, steps
+from purecredit.core.errors import PurecreditError
 from purecredit.core.settings import get_settings
 from purecredit.synth.config import SynthConfig
 from purecredit.synth.county import build_county
+from purecredit.synth.later import build_later
 from purecredit.synth.manifest import Manifest
 
 app = typer.Typer(help="Build a synthetic Bozhou-like county, or serve its sources over HTTP.")
@@ -104,3 +106,19 @@ def show(manifest: Manifest, target: Path) -> None:
         f"oracle AUC {extra['oracle_auc']:.3f} · realised 12-month default rate "
         f"{extra['realised_default_rate_12m']:.2%} (flag {manifest.default_rate:.2%})"
     )
+
+
+@app.command("later")
+def later(
+    county: Annotated[Path, typer.Argument(help="A county built by `purecredit synth`.")],
+    months: Annotated[int, typer.Option(help="Months after the study date to deliver.")] = 1,
+) -> None:
+    """Write what each owner delivers at the end of each of the MONTHS months after the
+    county's study date, under COUNTY/later/YYYY-MM/; prints each delivery's directory."""
+    try:
+        with steps(f"later deliveries of {county}") as advance:
+            written = build_later(county, months, progress=advance)
+    except PurecreditError as exc:
+        fail(exc)
+    for path in written:
+        typer.echo(str(path))

@@ -162,5 +162,8 @@ def _manifest(
             "bank_loans": int(world.bank_loans.shape[0]),
             "realised_default_rate_12m": round(float(truth["default_12m"].mean()), 6),
             "oracle_auc": round(oracle_auc(truth), 6),
-        },
+        }
+        # Only a county built from its own reference facts records them, so the default
+        # manifest stays as it was; `later` rebuilds the world from these fields.
+        | ({"reference": str(cfg.reference)} if cfg.reference is not None else {}),
     )

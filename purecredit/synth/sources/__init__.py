@@ -7,6 +7,7 @@ their own random generator so adding a source never changes another's bytes.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -57,3 +58,14 @@ def repeated(
     dtype = pd.CategoricalDtype(pd.Index(uniques))
     result: pd.Categorical = pd.Categorical.from_codes(picked, dtype=dtype)
     return result
+
+
+def month_rng(world: World, source: str, month: int) -> np.random.Generator:
+    """The draws of ``source`` for one month after the study month.
+
+    History draws from the package's generator in a fixed order, which fixes the default
+    county's bytes; a month past the study month draws from its own generator instead, so
+    what a later delivery shows for a month never depends on how many months are delivered,
+    and the history's draws stay exactly those of the county.
+    """
+    return np.random.default_rng([world.config.seed, zlib.crc32(source.encode("utf-8")), month])

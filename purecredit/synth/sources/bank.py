@@ -15,7 +15,7 @@ import pandas as pd
 
 from purecredit.synth import banking, lifecourse
 from purecredit.synth.addresses import household_addresses
-from purecredit.synth.sources import Conflict, SourceTable, repeated
+from purecredit.synth.sources import Conflict, SourceTable, month_rng, repeated
 from purecredit.synth.sourcespec import SourceSpec
 
 if TYPE_CHECKING:
@@ -168,8 +168,13 @@ def _customers(
     chosen[borrowers] = True
     pid = np.flatnonzero(chosen)
     n = pid.size
-    opened = np.minimum(rng.integers(-120, last + 1, n), last)
-    updated = np.minimum(opened + rng.integers(0, 60, n), last)
+    # The master as of `last`: no customer opens after the study month, and an update due
+    # after it shows as the study month's refresh until its own month is delivered, so a
+    # later copy changes only the records updated in its months.
+    cap = min(last, world.cal.study_month)
+    opened = np.minimum(rng.integers(-120, cap + 1, n), last)
+    due = opened + rng.integers(0, 60, n)
+    updated = np.where(due <= last, due, np.minimum(due, cap))
     status = np.empty(n, dtype=np.int64)
     for m in np.unique(updated):
         at = updated == m
@@ -231,7 +236,9 @@ def _deposits(
     people = (last + 1) * pid.size
     figures = [np.empty(people + (last + 1) * world.enterprises.shape[0]) for _ in range(3)]
     by_month = [column[:people].reshape(last + 1, pid.size) for column in figures]
+    head = min(last, world.cal.study_month)  # history: customers, then firms, as always
     for t in range(last + 1):
+        draws = rng if t <= head else month_rng(world, DEPOSITS.name, t)
         harvest = np.zeros(pid.size, dtype=bool)
         for v, herb in enumerate(world.ref.herbs):
             if months[t] in herb.harvest:
@@ -240,14 +247,16 @@ def _deposits(
         crop = np.where(
             harvest, hh["plot_mu"].to_numpy() * 250 * price / len(world.ref.herbs[0].harvest), 0.0
         )
-        inflow = np.maximum(0, base * rng.lognormal(0, 0.3, pid.size) + crop)
+        inflow = np.maximum(0, base * draws.lognormal(0, 0.3, pid.size) + crop)
         strain = 1 / (1 + np.exp(-(z[pid, t] - 1.0)))
         outflow = np.minimum(
-            balance + inflow, inflow * rng.uniform(0.75, 1.0, pid.size) * (1 + 0.6 * strain)
+            balance + inflow, inflow * draws.uniform(0.75, 1.0, pid.size) * (1 + 0.6 * strain)
         )
         balance = balance + inflow - outflow
         for values, column in zip((balance, inflow, outflow), by_month, strict=True):
             column[t] = np.round(values, 2)
+    # The firms' history draws follow the customers' history draws; a later month draws from
+    # its own generator (the firm's draws kept apart from the customers').
     firms = _firm_deposits(world, rng, last)
     month_ends = np.array([world.cal.month_end(t) for t in range(last + 1)], "datetime64[s]")
     per_month = np.array([rows.size for rows in firms.rows], dtype=np.int64)
@@ -305,11 +314,12 @@ def _firm_deposits(world: World, rng: np.random.Generator, last: int) -> _FirmDe
         figures=([], [], []),
     )
     for t in range(last + 1):
+        draws = rng if t <= world.cal.study_month else month_rng(world, "bank_deposits.firm", t)
         live = world.paths.firm_active[eid, t]
         strain = 1 / (1 + np.exp(-(world.paths.z_firm[eid, t] - 1.0)))
-        inflow = np.where(live, base * rng.lognormal(0, 0.35, eid.size), 0.0)
+        inflow = np.where(live, base * draws.lognormal(0, 0.35, eid.size), 0.0)
         outflow = np.minimum(
-            balance + inflow, inflow * rng.uniform(0.8, 1.0, eid.size) * (1 + 0.5 * strain)
+            balance + inflow, inflow * draws.uniform(0.8, 1.0, eid.size) * (1 + 0.5 * strain)
         )
         balance = balance + inflow - outflow
         kept = np.flatnonzero(live | (balance > 0))

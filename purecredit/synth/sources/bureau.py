@@ -160,7 +160,15 @@ def tables(
     hist = bureau.history(world, rng)
     records = _public_records(world, rng)
     people = _People(world)
-    subjects = [_Subjects(world, rng, last, people) for last in months]
+    # Report numbers are drawn for the archive's dates first, then for any other date in
+    # order, so a report's numbers do not depend on which other reports are cut with it
+    # (a later month's report keeps its numbers however many months are delivered).
+    archive = bureau.report_months(world)
+    drawn = {
+        last: _Subjects(world, rng, last, people)
+        for last in [*archive, *sorted(set(months) - set(archive))]
+    }
+    subjects = [drawn[last] for last in months]
     # Each extract is built when its turn comes and handed over without a reference kept
     # here, so the deliverer can drop it once rendered.
     pending = [

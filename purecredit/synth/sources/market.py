@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from purecredit.synth.sources import SourceTable
+from purecredit.synth.sources import SourceTable, month_rng
 from purecredit.synth.sourcespec import SourceSpec
 
 if TYPE_CHECKING:
@@ -43,7 +43,13 @@ def tables(
     names = np.array([h.name for h in world.ref.herbs])
     v, t = np.meshgrid(np.arange(names.size), months, indexing="ij")
     avg = world.prices[:, : last + 1].ravel()
-    spread = rng.uniform(0.03, 0.12, avg.size)
+    head = min(last, world.cal.study_month)  # history: one draw, variety by variety
+    spread = rng.uniform(0.03, 0.12, (names.size, head + 1))
+    later = [
+        month_rng(world, PRICES.name, t).uniform(0.03, 0.12, names.size)
+        for t in range(head + 1, last + 1)
+    ]
+    spread = np.column_stack([spread, *later]).ravel()
     frame = pd.DataFrame(
         {
             "variety": names[v.ravel()],

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from purecredit.synth.sources import Conflict, SourceTable
+from purecredit.synth.sources import Conflict, SourceTable, month_rng
 from purecredit.synth.sourcespec import SourceSpec
 
 if TYPE_CHECKING:
@@ -148,7 +148,8 @@ def _grades(world: World, rng: np.random.Generator, taxed: pd.DataFrame, last: i
         if world.cal.month_start(t).month != 4 or t < 12:
             continue
         year = world.cal.month_start(t).year - 1
-        z = world.paths.z_firm[eid, t - 12 : t].mean(axis=1) + rng.normal(0, 0.4, eid.size)
+        draws = rng if t <= world.cal.study_month else month_rng(world, GRADE.name, t)
+        z = world.paths.z_firm[eid, t - 12 : t].mean(axis=1) + draws.normal(0, 0.4, eid.size)
         idx = np.digitize(z, [-0.9, 0.3, 1.4, 2.2])
         idx = np.where(idx >= 2, idx + 1, idx)  # M is for new taxpayers, not a risk level
         idx = np.minimum(idx, 4)
@@ -178,10 +179,16 @@ def _sales(world: World, rng: np.random.Generator, taxed: pd.DataFrame, last: in
     has = variety >= 0
     rel = world.prices[:, : last + 1] / world.prices.mean(axis=1, keepdims=True)
     price[has] = rel[variety[has]]
-    strain = world.paths.z_firm[eid, : last + 1] - world.paths.z_firm[eid, : last + 1].mean(
-        axis=1, keepdims=True
-    )
-    noise = rng.lognormal(0, 0.2, (eid.size, last + 1))
+    # Strain against the firm's own history (up to the study month at most, so a month's
+    # sales do not change when later months are delivered).
+    head = min(last, world.cal.study_month)
+    z = world.paths.z_firm[eid, : last + 1]
+    strain = z - z[:, : head + 1].mean(axis=1, keepdims=True)
+    later = [
+        month_rng(world, RETURNS.name, t).lognormal(0, 0.2, eid.size)
+        for t in range(head + 1, last + 1)
+    ]
+    noise = np.column_stack([rng.lognormal(0, 0.2, (eid.size, head + 1)), *later])
     sales = base[:, None] * price * np.exp(-0.35 * strain) * noise
     return np.where(world.paths.firm_active[eid, : last + 1], np.round(sales, 2), 0.0)
 
@@ -197,9 +204,10 @@ def _returns(
         due = np.round(sales[:, t] * rate, 2)
         # Firms under strain file late and pay part; some stop paying.
         strain = world.paths.z_firm[eid, t]
-        unpaid = rng.random(eid.size) < 0.02 * np.exp(strain)
-        late = rng.integers(1, 16, eid.size) + np.where(
-            strain > 1.5, rng.integers(0, 40, eid.size), 0
+        draws = rng if t <= world.cal.study_month else month_rng(world, "tax_returns.filed", t)
+        unpaid = draws.random(eid.size) < 0.02 * np.exp(strain)
+        late = draws.integers(1, 16, eid.size) + np.where(
+            strain > 1.5, draws.integers(0, 40, eid.size), 0
         )
         filed = np.datetime64(world.cal.month_end(t)) + late.astype("timedelta64[D]")
         rows.append(
