@@ -49,7 +49,13 @@ from sqlalchemy import (
 
 from purecredit.core.errors import Conflict, Invalid
 from purecredit.lend import records
-from purecredit.lend.classify import Category, Exposure, classify_debtor, npl_ratio
+from purecredit.lend.classify import (
+    SUBSTANDARD_FROM,
+    Category,
+    Exposure,
+    classify_debtor,
+    npl_ratio,
+)
 from purecredit.lend.journal import Account, Kind, Line, entry, post
 from purecredit.lend.money import ZERO
 from purecredit.lend.state import ONE_DAY, LoanState, advance
@@ -212,6 +218,8 @@ def _step(row: Any, state: LoanState, day: date) -> dict[str, Any]:
         "penalty_accrual": penalty,
         "interest_accrued": row.interest_accrued + interest,
         "penalty_accrued": after.penalty_accrued,
+        "defaulted_on": row.defaulted_on
+        or next((r.day for r in reports if r.dpd >= SUBSTANDARD_FROM), None),
     }
 
 
@@ -249,6 +257,7 @@ _UPDATE = (
                 "penalty_accrual",
                 "interest_accrued",
                 "penalty_accrued",
+                "defaulted_on",
             )
         }
     )

@@ -31,6 +31,7 @@ STATE_COLUMNS = (
     loans.c.overdue_principal_days,
     loans.c.penalty_paid,
     loans.c.interest_accrued,
+    loans.c.defaulted_on,
 )
 _INSTALMENT_COLUMNS = (
     loan_instalments.c.loan_id,

@@ -83,6 +83,9 @@ loans = Table(
     Column("interest_accrued", MONEY, nullable=False),
     Column("penalty_accrued", MONEY, nullable=False),
     Column("closed_on", Date),
+    # the first end of day past 90 days overdue (non-performing by days, 2023 rules art. 9);
+    # kept after a cure: vintages and the warnings' evaluation count defaults, not states
+    Column("defaulted_on", Date),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_loans_pending", "status", "as_of"),
     Index("ix_loans_subject", "subject"),
