@@ -119,12 +119,7 @@ class Counter:
         person model; for a firm, the two-layer enterprise model. Resolved once per segment,
         as `_model` loads each champion once: reading the champion files again for every
         application cost more than the rest of choosing a model."""
-        if kind == "enterprise":
-            return self._model("enterprise", None)
-        own = f"person_{segment}"
-        if registry.champion(self.home, own) is not None:
-            return self._model(own, None)
-        return self._model("person", None)
+        return self._model(registry.scoring_segment(self.home, kind, segment), None)
 
     @cache  # noqa: B019
     def _model(self, segment: str, version: str | None) -> registry.RegisteredModel:

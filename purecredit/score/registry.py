@@ -387,6 +387,16 @@ def champion(home: Path, segment: str) -> str | None:
     return str(version)
 
 
+def scoring_segment(home: Path, kind: str, segment: str) -> str:
+    """The registry segment whose champion scores a subject: a person segment's own model
+    where one is promoted, else the pooled person model; a firm, the two-layer enterprise
+    model. Decisions and post-loan rescoring choose alike."""
+    if kind == "enterprise":
+        return "enterprise"
+    own = f"person_{segment}"
+    return own if champion(home, own) is not None else "person"
+
+
 def promote(home: Path, segment: str, version: str) -> RegisteredModel:
     """Make `version` the segment's champion; the model is loaded (and verified) first."""
     model = load(home, segment, version)
