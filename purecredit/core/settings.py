@@ -87,6 +87,22 @@ class Settings(BaseSettings):
     score_base_odds: float = Field(
         default=50.0, gt=0, description="Good:bad odds that score the base points."
     )
+    bank_institution_code: str = Field(
+        default="B34160000H",
+        pattern=r"^[A-Z0-9]{10}$",
+        description="The bank's own financial institution code at the credit bureau: its own "
+        "accounts and queries are not news from other lenders (default: the synthetic "
+        "county's bank).",
+    )
+    monitor_serious_illness: bool = Field(
+        default=True,
+        description="Whether post-loan monitoring reads serious-illness claims (only ever for "
+        "borrowers with a post-loan care consent; PIPL art. 28). Off: never read.",
+    )
+    monitor_rules: str | None = Field(
+        default=None,
+        description="Warning rules file for monitoring; unset means the packaged rules.",
+    )
 
     @property
     def county_path(self) -> Path:

@@ -100,6 +100,9 @@ REVIEWS = Table(
 )
 
 PURPOSE = "credit application"
+# The separate consent sensitive health data needs (PIPL art. 28-29): serious-illness claims
+# are read only for the post-loan care of a borrower who gave it.
+CARE_PURPOSE = "post-loan care"
 
 
 def create_tables(engine: Engine) -> None:
@@ -189,15 +192,16 @@ def record_consent(
     sources: Iterable[str],
     granted_at: datetime,
     valid_until: date,
+    purpose: str = PURPOSE,
 ) -> str:
-    """The applicant's consent to query and use their data for a credit application (in the
-    caller's transaction when given a connection)."""
+    """The subject's consent to query and use their data for `purpose` (a credit application
+    unless told; in the caller's transaction when given a connection)."""
     with writing(engine) as connection:
         connection.execute(
             insert(CONSENTS).values(
                 consent_id=consent_id,
                 subject=subject,
-                purpose=PURPOSE,
+                purpose=purpose,
                 sources=sorted(sources),
                 recorded_by=recorded_by,
                 granted_at=granted_at,
@@ -216,6 +220,18 @@ def check_consent(engine: Bind, consent_id: str, subject: str, on: date) -> None
         raise Invalid(f"consent {consent_id} expired on {row['valid_until']}", field="consent")
     if row["withdrawn_at"] is not None:
         raise PolicyViolation(f"consent {consent_id} has been withdrawn", field="consent")
+
+
+def consenting(bind: Bind, subjects: Iterable[str], purpose: str, on: date) -> set[str]:
+    """Which of `subjects` hold a consent for `purpose` valid on `on` and not withdrawn."""
+    wanted = set(subjects)
+    query = select(CONSENTS.c.subject).where(
+        CONSENTS.c.purpose == purpose,
+        CONSENTS.c.valid_until >= on,
+        CONSENTS.c.withdrawn_at.is_(None),
+    )
+    with reading(bind) as connection:
+        return {str(s) for s in connection.execute(query).scalars()} & wanted
 
 
 def withdraw_consent(engine: Bind, consent_id: str, *, at: datetime) -> dict[str, Any]:

@@ -31,6 +31,8 @@ GROUP BY, CASE, GREATEST).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import duckdb
 
 from purecredit.ingest.catalog import Catalog, SourceDef
@@ -182,13 +184,16 @@ def resolved_sources(catalog: Catalog) -> list[str]:
     return sorted(name for name in catalog.sources if name not in REFERENCE_SOURCES)
 
 
-def create_resolution(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> None:
-    """`r_<source>` for every source about someone, and `unresolved_records` over them all.
+def create_resolution(
+    con: duckdb.DuckDBPyConnection, catalog: Catalog, sources: Sequence[str] | None = None
+) -> None:
+    """`r_<source>` for every source about someone (or those of `sources`, whose records and
+    those their links go through must be loaded), and `unresolved_records` over them.
 
     Materialised: resolution joins are the costliest step, and every module reads the result.
     """
     selects = []
-    for name in resolved_sources(catalog):
+    for name in resolved_sources(catalog) if sources is None else sources:
         source = catalog.source(name)
         con.execute(f"CREATE OR REPLACE TABLE {view_name(name)} AS {resolution_sql(source)}")
         selects.append(
