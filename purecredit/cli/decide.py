@@ -5,12 +5,12 @@ exit status 1, and nothing changed."""
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from purecredit.cli.progress import console, fail
+from purecredit.cli.progress import console, fail, print_json
 from purecredit.core.errors import PurecreditError
 from purecredit.core.settings import get_settings
 from purecredit.core.subjects import subject_key
@@ -22,12 +22,6 @@ from purecredit.store.lake import Lake
 from purecredit.store.ledger import ledger_engine
 
 decision_app = typer.Typer(help="Stored decisions: replay them.", no_args_is_help=True)
-
-
-def _print(payload: Any, as_json: bool) -> bool:
-    if as_json:
-        typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
-    return as_json
 
 
 def branches(
@@ -44,7 +38,7 @@ def branches(
             found = store.branches(engine)
     except PurecreditError as exc:
         fail(exc)
-    if _print([b.as_json() for b in found], as_json):
+    if print_json([b.as_json() for b in found], as_json):
         return
     shown = Table(title=f"{len(found)} branches")
     for column in ("code", "name", "level", "parent"):
@@ -82,7 +76,7 @@ def apply(
     except PurecreditError as exc:
         fail(exc)
     summary = applied.summary()
-    if _print(summary, as_json):
+    if print_json(summary, as_json):
         return
     console.print(
         f"[bold]{summary['decision']}[/bold]  grade {summary['grade']}  PD {summary['pd']:.4f}  "
@@ -106,7 +100,7 @@ def exposure(
         now = ledger_exposure.exposure(engine, subject)
     except PurecreditError as exc:
         fail(exc)
-    if _print(now, as_json):
+    if print_json(now, as_json):
         return
     console.print(
         f"{shown_as}: unified limit {now['unified_limit']}, granted {now['granted']}, "
@@ -141,7 +135,7 @@ def replay(
             results.append({"decision_id": i, "same": False, "different": [], "error": str(exc)})
     different = [r for r in results if not r["same"]]
     payload = {"replayed": len(results), "different": len(different), "differences": different}
-    if not _print(payload, as_json):
+    if not print_json(payload, as_json):
         console.print(f"replayed {len(results)}, different {len(different)}")
         for r in different:
             console.print(f"  {r['decision_id']}: {', '.join(r['different'])}")
@@ -167,7 +161,7 @@ def review_list(
     """Open reviews, oldest first."""
     counter = Counter(get_settings())
     found = review.open_reviews(counter.engine, level)
-    if _print(found, as_json):
+    if print_json(found, as_json):
         return
     shown = Table(title=f"{len(found)} open review(s)")
     for column in ("decision", "kind", "needs", "product", "grade", "line", "reasons"):

@@ -4,8 +4,6 @@ command line (`purecredit.lend`). Every error is one line naming what is wrong, 
 
 from __future__ import annotations
 
-import json
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import Engine
 
-from purecredit.cli.progress import console, fail
+from purecredit.cli.progress import console, fail, parse_day, print_json
 from purecredit.core.errors import Invalid, PurecreditError
 from purecredit.core.settings import get_settings
 from purecredit.decide.counter import Counter
@@ -37,19 +35,6 @@ def _ledger() -> Engine:
     return engine
 
 
-def _print(payload: Any, as_json: bool) -> bool:
-    if as_json:
-        typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
-    return as_json
-
-
-def _day(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise Invalid("must be a date YYYY-MM-DD", field="date") from exc
-
-
 def eod(
     day: Annotated[str, typer.Option("--date", help="The day to close, YYYY-MM-DD.")],
     chunk: Annotated[
@@ -60,7 +45,7 @@ def eod(
     """Run the end of day: accrue every active loan, classify by debtor, post the day's
     accrual entry. Running a date already done changes nothing; an interrupted run resumes."""
     try:
-        on = _day(day)
+        on = parse_day(day)
         engine = _ledger()
         total = end_of_day.pending(engine, on)
         with Progress(
@@ -77,7 +62,7 @@ def eod(
             )
     except PurecreditError as exc:
         fail(exc)
-    if _print(result.to_dict(), as_json):
+    if print_json(result.to_dict(), as_json):
         return
     said = " (already done: nothing changed)" if result.already_done else ""
     console.print(
@@ -96,7 +81,7 @@ def check(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] =
         result = journal.check(engine)
     except PurecreditError as exc:
         fail(exc)
-    if not _print(result.to_dict(), as_json):
+    if not print_json(result.to_dict(), as_json):
         for tie in result.ties:
             console.print(f"{tie.account.value}: journal {tie.journal}, loans {tie.loans}")
         verdict = "balanced and tied" if result.balanced else f"BROKEN: {result.first_break}"
@@ -116,7 +101,7 @@ def show(
         found = book.loan(engine, loan_id).to_dict()
     except PurecreditError as exc:
         fail(exc)
-    if _print(found, as_json):
+    if print_json(found, as_json):
         return
     console.print(
         f"{found['loan_id']}: {found['amount']} at {found['annual_rate']} from {found['start']}, "
@@ -187,7 +172,7 @@ def play(
             result = game.run(step)
     except PurecreditError as exc:
         fail(exc)
-    if not _print(result, as_json):
+    if not print_json(result, as_json):
         _show_book(result)
 
 

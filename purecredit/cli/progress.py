@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from datetime import date
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from purecredit.core.errors import PurecreditError
+from purecredit.core.errors import Invalid, PurecreditError
 
 console = Console(stderr=True)
 
@@ -41,3 +43,18 @@ def fail(exc: PurecreditError) -> NoReturn:
     status 1: what an operator reads, not a traceback; nothing was changed."""
     typer.echo(f"error: {exc}", err=True)
     raise typer.Exit(1)
+
+
+def print_json(payload: Any, as_json: bool) -> bool:
+    """Print `payload` as JSON when asked (Chinese kept readable); whether it did."""
+    if as_json:
+        typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+    return as_json
+
+
+def parse_day(value: str, field: str = "date") -> date:
+    """A YYYY-MM-DD option, or `Invalid` naming the option."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise Invalid("must be a date YYYY-MM-DD", field=field) from exc
