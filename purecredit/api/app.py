@@ -23,7 +23,9 @@ from purecredit.api import (
     routes_customers,
     routes_loans,
     routes_metrics,
+    routes_monitoring,
     routes_oauth,
+    routes_portfolio,
 )
 from purecredit.api.auth import Gateway
 from purecredit.api.calls import AuditMiddleware
@@ -42,7 +44,9 @@ GATEWAY_ROUTERS = (
     routes_customers.router,
     routes_credit_lines.router,
     routes_loans.router,
+    routes_monitoring.router,
     routes_metrics.router,
+    routes_portfolio.router,
 )
 
 

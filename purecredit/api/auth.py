@@ -45,6 +45,7 @@ def create_tables(engine: Engine) -> None:
     them."""
     from purecredit.api import routes_applications, routes_customers
     from purecredit.lend import tables as book_tables
+    from purecredit.monitor import tables as monitor_tables
 
     for module in (
         clients,
@@ -55,6 +56,7 @@ def create_tables(engine: Engine) -> None:
         routes_customers,
         routes_applications,
         book_tables,
+        monitor_tables,
     ):
         module.create_tables(engine)
 

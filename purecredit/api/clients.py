@@ -46,6 +46,8 @@ SCOPES: Final[tuple[str, ...]] = (
     "credit-lines:write",
     "credit-lines:read",
     "metrics:read",
+    "monitoring:read",
+    "monitoring:write",
 )
 _BRANCH_CODE = re.compile(r"[0-9A-Za-z]{1,9}")  # as `bank_branches.code` (String(9))
 _SECRET_BYTES = 32  # 256 bits of entropy, as the HMAC-SHA256 key of every signature

@@ -8,10 +8,18 @@ number, a name or a phone.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+)
 
 from purecredit.lend.drawdown import MAX_TERM_MONTHS, RepaymentMethod
 
@@ -285,3 +293,107 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (422, "Invalid input; `field` names it"),
     )
 }
+
+
+# ----------------------------------------------------------------------------- monitoring
+Severity = Literal["red", "orange", "yellow"]
+CaseStatus = Literal["open", "verifying", "confirmed", "false_alarm", "action", "closed"]
+CaseStep = Literal["assign", "verify", "confirm", "dismiss", "act", "close"]
+CaseAction = Literal["freeze", "reduce", "recall", "restructure", "none"]
+
+
+class EventOut(BaseModel):
+    """What a warning's event was, in the fixed code table's words (never the record)."""
+
+    kind: str
+    kind_zh: str
+    kind_en: str
+    hops: int = Field(description="0: the borrower; 1-2: a party related to the borrower.")
+    relation: str
+    valid_from: date = Field(description="When it became true in the world.")
+    known_at: date = Field(description="When the bank learned it.")
+
+
+class CaseWarningOut(EventOut):
+    warning_id: str
+    rule: str
+    rules_version: str
+    severity: Severity
+    suggested: str = Field(description="The rule's suggested action.")
+    raised_on: date
+
+
+class WarningOut(CaseWarningOut):
+    customer_ref: str
+    branch: str
+    case_id: str
+
+
+class CaseOut(BaseModel):
+    case_id: str
+    customer_ref: str
+    branch: str
+    cause: str = Field(description="The warning rule that opened the case.")
+    severity: Severity
+    status: CaseStatus
+    opened_on: date
+    assignee: str | None
+    finding: Literal["confirmed", "false_alarm"] | None
+    action: CaseAction | None
+    protected_amount: str = Field(
+        description="Yuan protected: undrawn limit frozen, limit cut, principal recalled."
+    )
+    closed_on: date | None
+
+
+class DetectedOut(EventOut):
+    detected_on: date
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite keeps no zone; the ledger writes every timestamp in UTC (`datetime.now(UTC)`).
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+UtcTime = Annotated[datetime, AfterValidator(_utc)]
+
+
+class CaseStepOut(BaseModel):
+    at: UtcTime
+    on_day: date
+    actor: str
+    step: str
+    status: CaseStatus
+    amount: str | None
+    note: str | None
+
+
+class InspectionOut(BaseModel):
+    inspection_id: str
+    inspected_on: date
+    inspector: str
+    finding: str
+
+
+class CaseDetailOut(CaseOut):
+    """A case with the warnings behind it, the borrower's events since it opened, every step
+    and, once confirmed, its post-loan inspection."""
+
+    warnings: list[CaseWarningOut]
+    events: list[DetectedOut]
+    steps: list[CaseStepOut]
+    inspection: InspectionOut | None
+
+
+class CaseStepIn(Strict):
+    """One step of a case's workflow: open -> verify -> confirm | dismiss; confirmed -> act
+    -> close; a false alarm -> close; assign at any time before closing."""
+
+    step: CaseStep
+    assignee: StrictStr | None = Field(
+        None, min_length=1, max_length=100, description="assign: who will visit."
+    )
+    action: CaseAction | None = Field(None, description="act: what was done.")
+    amount: Money | None = Field(None, description="act recall: yuan recalled or recovered.")
+    to: Money | None = Field(None, description="act reduce: the borrower's lines' new limit.")
+    note: StrictStr | None = Field(None, max_length=500, description="What the officer found.")

@@ -33,11 +33,14 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from sqlalchemy import select
 
 from purecredit.api import idempotency, signing
 from purecredit.api.clients import SCOPES, Credentials
 from purecredit.decide.counter import CONSENT_SOURCES
+from purecredit.decide.exposure import credit_lines
 from tests.api.conftest import OUTLET, Gate
+from tests.monitor.test_cases import open_case
 
 pytestmark = pytest.mark.slow
 
@@ -142,6 +145,7 @@ def _known(gate: Gate, creds: Credentials) -> Known:
             "decision_id": applied["decision_id"],
             "customer_ref": applied["customer_ref"],
             "line_id": applied["credit_line_id"],
+            "case_id": _watched(gate, line),
         },
         body={
             "subject_id": person,
@@ -151,6 +155,14 @@ def _known(gate: Gate, creds: Credentials) -> Known:
         },
         withdrawable=consent(person),
     )
+
+
+def _watched(gate: Gate, line_id: str) -> str:
+    """A warning case on the line's borrower, opened as the daily batch opens one."""
+    with gate.engine.connect() as connection:
+        query = select(credit_lines.c.subject).where(credit_lines.c.line_id == line_id)
+        subject = str(connection.execute(query).scalar_one())
+    return open_case(gate.engine, subject, "pd_downgrade", branch=OUTLET)
 
 
 def _strategy(
