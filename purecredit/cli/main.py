@@ -10,6 +10,7 @@ import typer
 from purecredit.cli import (
     applications,
     audit,
+    cases,
     catalog,
     clients,
     decide,
@@ -18,6 +19,8 @@ from purecredit.cli import (
     lend,
     lines,
     model,
+    monitor,
+    portfolio,
     profile,
     synth,
 )
@@ -51,6 +54,10 @@ app.command(name="eod")(lend.eod)
 app.add_typer(lend.ledger_app, name="ledger")
 app.add_typer(lend.loan_app, name="loan")
 app.add_typer(lend.book_app, name="book")
+app.add_typer(monitor.app, name="monitor")
+app.add_typer(cases.app, name="case")
+app.add_typer(cases.warnings_app, name="warnings")
+app.add_typer(portfolio.app, name="portfolio")
 
 
 @app.callback()
