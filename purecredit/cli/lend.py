@@ -4,8 +4,10 @@ command line (`purecredit.lend`). Every error is one line naming what is wrong, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -151,29 +153,40 @@ def play(
         if not (where / "manifest.json").is_file():
             raise Invalid(f"no synthetic county at {where}", field="county")
         game = Play(Counter(settings), where, PlayConfig(months, applicants, seed, fresh))
-        with Progress(
-            TextColumn("[bold]book play {task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            disable=as_json,
-        ) as progress:
-            start, end = game.span()
-            task = progress.add_task(f"from {start}", total=(end - start).days + 1)
-
-            def step(done: Day) -> None:
-                progress.update(
-                    task,
-                    advance=1,
-                    description=f"{done.day}: {done.eod.loans} loans, NPL {done.eod.npl_ratio:.2%}",
-                )
-
-            result = game.run(step)
+        result = run_play(game, "book play", as_json)
     except PurecreditError as exc:
         fail(exc)
     if not print_json(result, as_json):
         _show_book(result)
+
+
+class Playable(Protocol):
+    def span(self) -> tuple[date, date]: ...
+
+    def run(self, on_day: Callable[[Day], None] | None = None) -> dict[str, Any]: ...
+
+
+def run_play(game: Playable, title: str, quiet: bool) -> dict[str, Any]:
+    """Run a play with a progress bar over its days (none when `quiet`, e.g. for JSON)."""
+    with Progress(
+        TextColumn(f"[bold]{title} {{task.description}}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+    ) as progress:
+        start, end = game.span()
+        task = progress.add_task(f"from {start}", total=(end - start).days + 1)
+
+        def step(done: Day) -> None:
+            progress.update(
+                task,
+                advance=1,
+                description=f"{done.day}: {done.eod.loans} loans, NPL {done.eod.npl_ratio:.2%}",
+            )
+
+        return game.run(step)
 
 
 def _show_book(result: dict[str, Any]) -> None:

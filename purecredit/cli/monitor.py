@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from purecredit.cli.lend import run_play
 from purecredit.cli.progress import console, fail, parse_day, print_json, steps
 from purecredit.core.errors import Invalid, PurecreditError
 from purecredit.core.settings import get_settings
 from purecredit.decide.counter import Counter
-from purecredit.lend.play import Day, PlayConfig
+from purecredit.lend.play import PlayConfig
 from purecredit.monitor.evaluate import evaluate as evaluate_book
 from purecredit.monitor.play import MonitoredPlay
 from purecredit.monitor.run import run_monitor
@@ -116,21 +116,7 @@ def play(
             raise Invalid(f"no synthetic county at {where}", field="county")
         game = MonitoredPlay(Counter(settings), where, PlayConfig(months, applicants, seed))
         game.deliveries()
-        with Progress(
-            TextColumn("[bold]monitored play {task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            disable=as_json,
-        ) as progress:
-            start, end = game.play.span()
-            task = progress.add_task(f"from {start}", total=(end - start).days + 1)
-
-            def step(done: Day) -> None:
-                progress.update(task, advance=1, description=f"{done.day}: {done.eod.loans} loans")
-
-            result = game.run(step)
+        result = run_play(game, "monitored play", as_json)
     except PurecreditError as exc:
         fail(exc)
     if not print_json(result, as_json):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, time
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,9 @@ class MonitoredPlay:
         self.runs: list[RunResult] = []
         # Months up to the study date came with the county itself.
         self.study_month = month_of(read_manifest(county / "manifest.json").study_date)
+
+    def span(self) -> tuple[date, date]:
+        return self.play.span()
 
     def deliveries(self) -> list[str]:
         """The months whose delivery the play needs, in order; refused when one is missing."""
