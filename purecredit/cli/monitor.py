@@ -17,6 +17,7 @@ from purecredit.decide.counter import Counter
 from purecredit.lend.play import PlayConfig
 from purecredit.monitor.evaluate import evaluate as evaluate_book
 from purecredit.monitor.play import MonitoredPlay
+from purecredit.monitor.rules import load_rules
 from purecredit.monitor.run import run_monitor
 from purecredit.monitor.tables import create_tables
 from purecredit.store.ledger import ledger_engine
@@ -50,13 +51,23 @@ def run(
 
 
 @app.command("evaluate")
-def evaluate(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def evaluate(
+    rules: Annotated[
+        str | None,
+        typer.Option(
+            "--rules",
+            help="Measure the warnings these rules (a file or packaged version) would have "
+            "raised from the recorded events instead.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
     """How good the warnings were on this book: precision and recall at six months, lead
     time, amount protected, next to the book's base default rate; overall and by rule."""
     try:
         engine = ledger_engine(get_settings())
         create_tables(engine)
-        result = evaluate_book(engine)
+        result = evaluate_book(engine, None if rules is None else load_rules(rules))
     except PurecreditError as exc:
         fail(exc)
     if not print_json(result, as_json):
