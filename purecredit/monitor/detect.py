@@ -51,6 +51,7 @@ SOURCES = (
     "tax_credit_grade",
 )
 GRADE_ORDER = "CASE {g} WHEN 'A' THEN 1 WHEN 'B' THEN 2 WHEN 'M' THEN 3 WHEN 'C' THEN 4 ELSE 5 END"
+PERIODS_BACK = timedelta(days=400)  # a year of months, and the bureau report before
 # Hard queries: a lender deciding whether to lend (PBOC reason codes: 02 loan approval,
 # 24 financing approval, 26 limit approval); post-loan checks (01) are not applications.
 HARD_QUERIES = "('02', '24', '26')"
@@ -58,13 +59,24 @@ HARD_QUERIES = "('02', '24', '26')"
 
 @dataclass(frozen=True)
 class Window:
-    """The batch day: only records known by the end of `day` count."""
+    """The batch day: only records known by the end of `day` count. `since` is the earliest
+    day any watched borrower's facts are news from: a periodic feed (deposits, contributions,
+    bureau reports) is read only from `PERIODS_BACK` before it, enough for every comparison
+    with an earlier period, so a day's batch does not grow with years of history. (A row
+    delivered years late about a long-past period is then not news; the registers, where
+    a first version may be old and a later one new, are always read whole.)"""
 
     day: date
+    since: date | None = None
 
     @property
     def cutoff(self) -> str:
         return f"TIMESTAMP '{self.day + timedelta(days=1)} 00:00:00'"
+
+    def periods_from(self, column: str) -> str:
+        if self.since is None:
+            return "TRUE"
+        return f"{column} >= DATE '{self.since - PERIODS_BACK}'"
 
 
 def _records(name: str) -> str:
@@ -120,7 +132,9 @@ WHERE {GRADE_ORDER.format(g="cur.grade")} > {GRADE_ORDER.format(g="prev.grade")}
 def contributions_stopped(w: Window) -> str:
     """An employee paid into the pension last month and not this month, once this month's
     file has arrived (the month's first record known dates the absence)."""
-    rows = _record_rows(w, "social_security", "insurance = '职工基本养老保险'")
+    rows = _record_rows(
+        w, "social_security", f"insurance = '职工基本养老保险' AND {w.periods_from('month')}"
+    )
     return f"""WITH paid AS (SELECT person, month, MIN(_known_at) AS known_at FROM {rows} r
   WHERE person IS NOT NULL GROUP BY person, month),
 arrived AS (SELECT month, MIN(_known_at) AS known_at FROM {rows} r GROUP BY month)
@@ -136,7 +150,11 @@ WHERE cur.person IS NULL"""
 def overdue_elsewhere(w: Window, own_institution: str) -> str:
     """Another lender's account that a bureau report shows overdue when the report before it
     (for the same account) did not, or that first appears overdue."""
-    rows = _record_rows(w, "credit_bureau_accounts", f"institution_code <> '{own_institution}'")
+    rows = _record_rows(
+        w,
+        "credit_bureau_accounts",
+        f"institution_code <> '{own_institution}' AND {w.periods_from('report_date')}",
+    )
     return f"""SELECT party, 'overdue_elsewhere' AS kind, account_no || '|' ||
   CAST(report_date AS VARCHAR) AS fact, report_date AS valid_from, known_at,
   overdue_amount AS amount
@@ -155,7 +173,8 @@ def query_burst(w: Window, rule_window: int, institutions: int, own_institution:
     rows = _record_rows(
         w,
         "credit_bureau_queries",
-        f"reason_code IN {HARD_QUERIES} AND institution_code <> '{own_institution}'",
+        f"reason_code IN {HARD_QUERIES} AND institution_code <> '{own_institution}' "
+        f"AND {w.periods_from('report_date')}",
     )
     return f"""WITH per_report AS (
   SELECT COALESCE(person, enterprise) AS party, report_date, MAX(_known_at) AS known_at,
@@ -171,7 +190,7 @@ FROM ordered WHERE lenders >= {institutions} AND COALESCE(before, 0) < {institut
 
 def deposit_outflow(w: Window, months: int, fall: float, min_balance: float) -> str:
     """A month-end balance below (1 - fall) of the mean of the `months` month-ends before it."""
-    rows = _record_rows(w, "bank_deposits")
+    rows = _record_rows(w, "bank_deposits", w.periods_from("month"))
     return f"""WITH monthly AS (
   SELECT COALESCE(person, enterprise) AS party, customer_no, month, MAX(balance) AS balance,
     MIN(_known_at) AS known_at
@@ -275,7 +294,8 @@ def detect(
     `watch`: subject (the borrower), party, hops, relation, since (a date). Columns out:
     subject, party, hops, relation, kind, fact, valid_from, known_at (dates), amount."""
     con.register("watch_in", watch)
-    w = Window(day)
+    floor = min(watch.column("since").to_pylist(), default=None)
+    w = Window(day, floor)
     union = "\nUNION ALL\n".join(
         f"SELECT * FROM ({sql})" for sql in detector_sql(w, params, own_institution, illness)
     )

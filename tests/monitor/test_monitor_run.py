@@ -28,6 +28,7 @@ from purecredit.ingest.pipeline import ingest_directory
 from purecredit.ingest.protect import Protector
 from purecredit.lend.play import PlayConfig
 from purecredit.monitor import detect
+from purecredit.monitor.evaluate import evaluate, replay
 from purecredit.monitor.kinds import KINDS
 from purecredit.monitor.play import MonitoredPlay
 from purecredit.monitor.rules import load_rules
@@ -211,3 +212,16 @@ def test_deliveries_in_either_order_give_the_same_facts(
     assert forward and forward == backward
     kinds = {kind for _, kind, _ in forward}
     assert {"overdue_elsewhere", "contributions_stopped"} <= kinds, kinds
+
+
+def test_replaying_the_rules_over_the_events_gives_the_warnings_raised(
+    monitored: Monitored,
+) -> None:
+    rules = load_rules(monitored.settings.monitor_rules)
+    raised = sorted((w.subject, w.rule, w.raised_on) for w in _rows(monitored.engine, warnings))
+    assert replay(monitored.engine, rules) == raised
+    # Other rules over the same events: none of the catch-all W00, the packaged ones instead.
+    packaged = replay(monitored.engine, load_rules())
+    assert packaged and {rule for _, rule, _ in packaged} <= {r.id for r in load_rules().rules}
+    figures = evaluate(monitored.engine, load_rules())
+    assert figures["rules"] == "replayed: 2026.1" and figures["warnings"] == len(packaged)
