@@ -49,7 +49,7 @@ OUTLET = "341602001"
 THREADS = 6
 ROUNDS = 2  # kill -9 mid-load, restart on the same ledger: twice
 PER_ROUND = 10  # applications answered before the kill, at least
-START_TIMEOUT = 60.0
+START_TIMEOUT = 180.0  # two workers importing the stack while the other test worker runs DuckDB
 SCOPES = ("applications:write", "applications:read", "consents:write")
 
 
