@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -82,7 +83,9 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        env = os.environ | {"PURECREDIT_HOME": str(self.settings.home)}
+        # Only this server's settings: nothing another test of this worker left behind.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("PURECREDIT_")}
+        env = inherited | {"PURECREDIT_HOME": str(self.settings.home)}
         assert self.settings.database_url is not None
         env["PURECREDIT_DATABASE_URL"] = self.settings.database_url
         command = [
@@ -141,7 +144,14 @@ class Server:
 
 @pytest.fixture
 def server(ledger: Ledger, tmp_path: Path) -> Iterator[Server]:
-    running = Server(ledger.settings, tmp_path / "serve.log")
+    # A home of its own (the county's lake, keys and models, copied): the session's home is
+    # shared with the other tests of this worker, and the server must not meet their state.
+    home = tmp_path / "home"
+    shutil.copytree(
+        ledger.settings.home, home, ignore=shutil.ignore_patterns("ledger.sqlite*", "tmp")
+    )
+    settings = Settings(home=home, database_url=ledger.settings.database_url)
+    running = Server(settings, tmp_path / "serve.log")
     try:
         yield running
     finally:
