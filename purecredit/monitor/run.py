@@ -280,7 +280,7 @@ def _raise(
         )
         step(connection, case_id, "opened", "open", SYSTEM, day, now, note=f"warning {warning_id}")
         raised += 1
-        amount = _auto(connection, rule, event["subject"], warning_id, day, now)
+        amount = _auto(connection, rule, event["subject"], warning_id)
         if amount:
             connection.execute(
                 update(cases)
@@ -292,9 +292,7 @@ def _raise(
     return raised, frozen
 
 
-def _auto(
-    connection: Connection, rule: Rule, subject: str, warning_id: str, day: date, now: datetime
-) -> Decimal:
+def _auto(connection: Connection, rule: Rule, subject: str, warning_id: str) -> Decimal:
     """The rule's own actions; returns the undrawn limit they froze."""
     if "freeze" not in rule.auto:
         return Decimal(0)
