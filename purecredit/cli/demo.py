@@ -83,6 +83,12 @@ def demo(
         _serve(settings, host, port)
 
 
+# A spawned worker re-imports the whole CLI before it can answer the supervisor's health
+# check (about 5 s on two busy cores); at uvicorn's default of 5 s it was judged hung, killed
+# and respawned, forever, and the server never became ready. A hung worker is still replaced.
+WORKER_HEALTHCHECK_S = 120
+
+
 def serve(
     host: Host = "127.0.0.1",
     port: Port = 8000,
@@ -111,4 +117,5 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     create_tables(engine)  # here, once: workers creating them at once could collide
     engine.dispose()
     uvicorn.run(f"{__name__}:app_from_environment", factory=True, host=host, port=port,
-                workers=workers, log_level="warning")  # fmt: skip
+                workers=workers, log_level="warning",
+                timeout_worker_healthcheck=WORKER_HEALTHCHECK_S)  # fmt: skip
