@@ -31,6 +31,7 @@ from purecredit.api.auth import Gateway
 from purecredit.api.calls import AuditMiddleware
 from purecredit.api.limits import BodyLimit
 from purecredit.core.settings import Settings
+from purecredit.report import ReportMaker
 
 # Requests served at once per worker (Starlette's thread pool; anyio's default is 40). The
 # routes are CPU-bound Python between short ledger round trips: more threads than this only
@@ -58,9 +59,13 @@ def create_app(settings: Settings, *, routers: Iterable[APIRouter] = ()) -> Fast
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         to_thread.current_default_thread_limiter().total_tokens = THREADS
         await run_in_threadpool(gateway.start)
+        # Reports are made off the request path, by a thread of their own (0 s: none).
+        maker = ReportMaker(gateway.engine, settings)
+        await run_in_threadpool(maker.start)
         try:
             yield
         finally:
+            await run_in_threadpool(maker.stop)
             gateway.stop()
 
     # Interactive docs (Swagger UI at /docs, ReDoc at /redoc) from the files fastapi-offline

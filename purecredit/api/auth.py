@@ -46,6 +46,7 @@ def create_tables(engine: Engine) -> None:
     from purecredit.api import routes_applications, routes_customers
     from purecredit.lend import tables as book_tables
     from purecredit.monitor import tables as monitor_tables
+    from purecredit.report import tables as report_tables
 
     for module in (
         clients,
@@ -57,6 +58,7 @@ def create_tables(engine: Engine) -> None:
         routes_applications,
         book_tables,
         monitor_tables,
+        report_tables,
     ):
         module.create_tables(engine)
 
