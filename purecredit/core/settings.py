@@ -99,9 +99,20 @@ class Settings(BaseSettings):
         description="Whether post-loan monitoring reads serious-illness claims (only ever for "
         "borrowers with a post-loan care consent; PIPL art. 28). Off: never read.",
     )
+    policy: str | None = Field(
+        default=None,
+        description="Lending policy the counter decides by: a packaged policy's name or a "
+        "YAML file; unset means the packaged default.",
+    )
     monitor_rules: str | None = Field(
         default=None,
         description="Warning rules file for monitoring; unset means the packaged rules.",
+    )
+    report_interval_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds between the automatic report maker's rounds in the API process "
+        "(pre-loan, review and post-loan reports of events that have none yet); 0: off.",
     )
 
     @property

@@ -105,7 +105,7 @@ class Counter:
         self.profiles = {
             kind: OnlineProfiles(self.engine, kind) for kind in ("person", "enterprise")
         }
-        self.policy = load_policy()
+        self.policy = load_policy(settings.policy)
 
     @cache  # noqa: B019 - one Counter per process; the cache lives as long as it
     def policy_for(self, arm_name: str) -> Policy:
