@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import secrets
 from datetime import datetime, time, timedelta
 from typing import Annotated
 
 import typer
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy import Engine
 
 from purecredit.api.app import create_app
 from purecredit.api.auth import create_tables
@@ -28,7 +30,9 @@ from purecredit.store.lake import Lake
 from purecredit.store.ledger import ledger_engine
 from purecredit.synth.config import SynthConfig
 from purecredit.synth.manifest import read_manifest
+from purecredit.ui import accounts
 from purecredit.ui.console import router as console_router
+from purecredit.ui.tables import create_tables as create_console_tables
 
 Host = Annotated[str, typer.Option(help="Address to serve on (loopback by default).")]
 Port = Annotated[int, typer.Option(help="Port to serve on.")]
@@ -69,6 +73,7 @@ def demo(
             train_and_show(target, settings.home / "training.json")
         except PurecreditError as exc:  # a county too small to train on still serves
             console.print(f"[yellow]no credit models trained: {exc}[/yellow]")
+            _demo_accounts(engine)
             return _serve(settings, host, port) if serve_after else None
         # A fresh demo has decisions of every kind to look at: a month of walk-ins.
         counter = Counter(settings, engine)
@@ -79,6 +84,7 @@ def demo(
         console.print("applications: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     else:
         console.print(f"models already trained in {registry.models_dir(settings.home)}")
+    _demo_accounts(engine)
     if serve_after:
         _serve(settings, host, port)
 
@@ -104,7 +110,37 @@ def app_from_environment() -> FastAPI:
     return create_app(get_settings(), routers=[console_router])
 
 
+# One account per role, for trying the console: the officer and the reviewer see one
+# sub-branch and its outlets, the risk manager and the admin every branch.
+DEMO_ROLES: tuple[tuple[str, str, str | None, bool], ...] = (
+    ("demo.officer", "officer", None, True),
+    ("demo.reviewer", "reviewer", "sub_branch", True),
+    ("demo.risk", "risk_manager", "head", False),
+    ("demo.admin", "admin", "head", False),
+)
+
+
+def _demo_accounts(engine: Engine) -> None:
+    """Create (or reset) the demo's staff accounts with fresh passwords, and print them."""
+    create_console_tables(engine)
+    branch = next(b.code for b in store.branches(engine) if b.level == "sub_branch")
+    existing = {str(s["username"]) for s in accounts.list_staff(engine)}
+    console.print(f"console accounts (branch scope {branch} and its outlets, or all branches):")
+    for username, role, level, scoped in DEMO_ROLES:
+        password = secrets.token_urlsafe(9)
+        if username in existing:
+            accounts.set_password(engine, username, password)
+        else:
+            accounts.add_staff(engine, username, password, role=role,
+                               branches=[branch] if scoped else [], level=level)  # fmt: skip
+        console.print(f"  {username:<14} {role:<13} password {password}")
+
+
 def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
+    # The console's tables, before any worker serves (as `create_tables` below for the API's).
+    engine = ledger_engine(settings)
+    create_console_tables(engine)
+    engine.dispose()
     console.print(f"console on http://{host}:{port}/  (API: /v1/..., /openapi.json, /healthz)")
     if workers == 1:
         app = create_app(settings, routers=[console_router])

@@ -22,6 +22,8 @@ from purecredit.cli import (
     monitor,
     portfolio,
     profile,
+    report,
+    staff,
     synth,
 )
 
@@ -58,6 +60,8 @@ app.add_typer(monitor.app, name="monitor")
 app.add_typer(cases.app, name="case")
 app.add_typer(cases.warnings_app, name="warnings")
 app.add_typer(portfolio.app, name="portfolio")
+app.add_typer(report.app, name="report")
+app.add_typer(staff.app, name="staff")
 
 
 @app.callback()

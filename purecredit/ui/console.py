@@ -1,31 +1,30 @@
-"""The officer's console. For now one page: the county the data zone holds, in counts."""
+"""The officers' console, mounted beside the API gateway (`create_app(settings,
+routers=[router])`): server-rendered pages for staff signed in with their own accounts.
+
+Every route is out of the OpenAPI schema and goes through `auth.ConsoleRoute`; see
+docs/console.md for the roles, branch scope, sessions and CSRF.
+"""
 
 from __future__ import annotations
 
-from importlib.resources import files
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
-from jinja2 import Environment, select_autoescape
+from purecredit.ui import (
+    pages_applications,
+    pages_cases,
+    pages_dashboard,
+    pages_portfolio,
+    pages_reviews,
+    pages_session,
+)
 
-from purecredit.core.errors import NotFound
-from purecredit.core.settings import Settings
-from purecredit.synth.summary import load_county_summary
-
-router = APIRouter(tags=["console"])
-_templates = Environment(autoescape=select_autoescape(["html"]))
-
-
-def _template(name: str) -> str:
-    return files("purecredit.ui").joinpath(f"templates/{name}").read_text(encoding="utf-8")
-
-
-@router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def home(request: Request) -> HTMLResponse:
-    settings: Settings = request.app.state.settings
-    try:
-        summary = load_county_summary(settings.county_path)
-    except NotFound:
-        summary = None
-    page = _templates.from_string(_template("home.html")).render(summary=summary)
-    return HTMLResponse(page)
+router = APIRouter(tags=["console"], include_in_schema=False)
+for _pages in (
+    pages_session,
+    pages_dashboard,
+    pages_applications,
+    pages_reviews,
+    pages_cases,
+    pages_portfolio,
+):
+    router.include_router(_pages.router)
