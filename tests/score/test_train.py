@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -21,8 +20,6 @@ from purecredit.core.errors import Invalid
 from purecredit.core.keys import data_zone_keys
 from purecredit.core.settings import Settings
 from purecredit.ingest.catalog import load_catalog
-from purecredit.ingest.pipeline import ingest_directory
-from purecredit.ingest.protect import Protector
 from purecredit.profile.compute import prepare
 from purecredit.score import registry
 from purecredit.score.ceiling import Ceiling
@@ -34,10 +31,7 @@ from purecredit.score.sample import (
 )
 from purecredit.score.train import REPORT_FILE, TrainReport, columns_of, train_county
 from purecredit.score.two_layer import Linked
-from purecredit.store.lake import Lake
-from purecredit.store.ledger import ledger_engine
-from purecredit.synth.config import SynthConfig
-from purecredit.synth.county import build_county
+from tests.county import CountyHome
 
 FOLDS = 3
 MIN_BADS = 200  # high enough that this small county leaves some segments to the pooled model
@@ -53,29 +47,23 @@ class Trained:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
-    county = tmp_path_factory.mktemp("county")
-    build_county(SynthConfig(people=6000, seed=5), county)
+def trained(county_home: CountyHome, tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    """Every segment trained on the session county (tests/county.py: 6,000 people, seed 5,
+    ingested as of 5 January), read from its lake; the models go to a home of their own."""
     home = tmp_path_factory.mktemp("home")
-    settings = Settings(home=home)
-    protector = Protector.from_settings(settings, ledger_engine(settings))
-    lake = Lake(home / "lake")
-    catalog = load_catalog()
-    ingest_directory(
-        county, catalog=catalog, lake=lake, protector=protector, observed_at=datetime(2026, 1, 5)
-    )
-    con = prepare(lake, catalog)
+    settings = Settings(home=county_home.home)
+    con = prepare(county_home.lake, county_home.catalog)
     tokenizer = Tokenizer(data_zone_keys(settings).token_key, settings.token_algorithm)
     report = train_county(
-        lake,
-        catalog,
+        county_home.lake,
+        county_home.catalog,
         home,
-        ceiling=Ceiling(county, tokenizer),
+        ceiling=Ceiling(county_home.county, tokenizer),
         n_folds=FOLDS,
         con=con,
         min_bads=MIN_BADS,
     )
-    return Trained(county, home, con, tokenizer, report)
+    return Trained(county_home.county, home, con, tokenizer, report)
 
 
 def test_labels_are_defaults_the_world_really_had_and_few_are_missed(trained: Trained) -> None:
