@@ -44,7 +44,7 @@ class ReportMaker:
         made = 0
         while made >= BATCH or not self._stop.wait(self.settings.report_interval_s):
             try:
-                made = make_pending(self.engine, self.settings, BATCH)
+                made = make_pending(self.engine, self.settings, BATCH, self._stop.is_set)
             except Exception:  # the ledger briefly away: try again next round
                 log.exception("report maker round failed")
                 made = 0

@@ -14,6 +14,7 @@ insert of it is ignored, and a stale report is only replaced by one for a later 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
@@ -127,11 +128,20 @@ def put(engine: Engine, item: Pending, html: str, event_at: datetime) -> bool:
         return bool(replaced.rowcount)
 
 
-def make_pending(engine: Engine, settings: Settings, limit: int | None = None) -> int:
+def make_pending(
+    engine: Engine,
+    settings: Settings,
+    limit: int | None = None,
+    stopping: Callable[[], bool] = lambda: False,
+) -> int:
     """Render and store up to `limit` pending reports (all when None); how many it stored.
-    A report that fails to render is logged and left pending, never stops the others."""
+    A report that fails to render is logged and left pending, never stops the others.
+    `stopping` is asked before each report, so a server shutting down waits for one report,
+    not a whole round."""
     made = 0
     for item in pending(engine)[:limit]:
+        if stopping():
+            break
         try:
             html, event_at = html_of(engine, settings, item.kind, item.ref, item.lang, item.day)
         except Exception:
