@@ -26,6 +26,14 @@ from purecredit.ui.tables import STAFF, create_tables
 
 ROLES: Final[tuple[str, ...]] = ("officer", "reviewer", "risk_manager", "admin")
 ALL_BRANCH_ROLES: Final = frozenset({"risk_manager", "admin"})
+# Bank-wide pages, open by role rather than branch: they show models, policies, the data
+# zone's counts and the audit chain, none of which belongs to one branch.
+PAGE_ROLES: Final[dict[str, frozenset[str]]] = {
+    "models": frozenset({"risk_manager", "admin"}),
+    "policies": frozenset({"risk_manager", "admin"}),
+    "data": frozenset({"risk_manager", "admin"}),
+    "audit": frozenset({"admin"}),
+}
 BAD_LOGIN: Final = "用户名或密码错误 / wrong username or password"
 MIN_PASSWORD: Final = 10
 _USERNAME = re.compile(r"[a-z][a-z0-9._-]{1,63}")
@@ -54,6 +62,10 @@ class Staff:
     @property
     def works_cases(self) -> bool:
         return self.role in ("officer", "risk_manager", "admin")
+
+    def may_open(self, page: str) -> bool:
+        """Whether this person's role opens a bank-wide page (`PAGE_ROLES`)."""
+        return self.role in PAGE_ROLES[page]
 
 
 def add_staff(

@@ -83,3 +83,11 @@ async def posted(request: Request, who: SignedDep) -> Signed:
 
 
 PostedDep = Annotated[Signed, Depends(posted)]
+
+
+def require_page(who: Signed, page: str) -> Staff:
+    """The signed-in person if their role opens `page` (`accounts.PAGE_ROLES`), else 403."""
+    if not who.staff.may_open(page):
+        roles = " / ".join(sorted(accounts.PAGE_ROLES[page]))
+        raise Forbidden(f"此页面仅限 {roles} / this page is for {roles} only")
+    return who.staff

@@ -11,8 +11,12 @@ from fastapi import APIRouter
 
 from purecredit.ui import (
     pages_applications,
+    pages_audit,
     pages_cases,
     pages_dashboard,
+    pages_data,
+    pages_models,
+    pages_policies,
     pages_portfolio,
     pages_reviews,
     pages_session,
@@ -26,5 +30,9 @@ for _pages in (
     pages_reviews,
     pages_cases,
     pages_portfolio,
+    pages_models,
+    pages_policies,
+    pages_data,
+    pages_audit,
 ):
     router.include_router(_pages.router)

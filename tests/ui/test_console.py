@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -137,11 +138,13 @@ def world(county_home: CountyHome, tmp_path_factory: pytest.TempPathFactory) -> 
                               ("high", "reviewer", "head")):  # fmt: skip
         accounts.add_staff(engine, name, PASSWORD, role=role, branches=[branch], level=level)
     accounts.add_staff(engine, "risk", PASSWORD, role="risk_manager")  # every branch
+    accounts.add_staff(engine, "admin", PASSWORD, role="admin")
     subject, _ = borrower(engine, branch=branch)
     case_id = open_case(engine, subject, "pd_downgrade", branch=branch)
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PURECREDIT_")}
-    env |= {"PURECREDIT_HOME": str(county_home.home), "PURECREDIT_DATABASE_URL": url,
+    env |= {"PURECREDIT_HOME": str(_serving_home(county_home, path.parent)),
+            "PURECREDIT_DATABASE_URL": url,
             "PURECREDIT_POLICY": str(policy)}  # fmt: skip
     log = path.with_name("server.log")
     command = [str(Path(sys.executable).with_name("purecredit")), "serve", "--port", str(port)]
@@ -160,8 +163,21 @@ def world(county_home: CountyHome, tmp_path_factory: pytest.TempPathFactory) -> 
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=15)
+        server.wait(timeout=30)  # a loaded machine (2 shared cores) can take more than 15 s
         engine.dispose()
+
+
+def _serving_home(county_home: CountyHome, where: Path) -> Path:
+    """The session's home seen through links, with its county where `purecredit demo` keeps
+    one (`<home>/county`), so the console's simulation can draw applications from it; the
+    shared home itself is left as it was."""
+    home = where / "home"
+    home.mkdir()
+    for entry in county_home.home.iterdir():
+        if not entry.name.startswith("ledger.sqlite"):
+            (home / entry.name).symlink_to(entry)
+    (home / "county").symlink_to(county_home.county)
+    return home
 
 
 def _wait_ready(server: subprocess.Popen[bytes], base: str, log: Path) -> None:
@@ -316,3 +332,83 @@ def test_the_portfolio_report_is_for_all_branch_risk_staff(browser_page: Page) -
     _login(page, "risk")
     page.click("a[href='/portfolio']")
     assert page.url.endswith("/portfolio") and page.locator("h1").inner_text() == "Portfolio drift"
+
+
+_RAW_ID = re.compile(r"\d{17}[\dXx]")
+
+
+def test_a_risk_manager_reads_the_models_and_a_validation_report(browser_page: Page) -> None:
+    page = browser_page
+    _login(page, "risk")
+    page.click("a[href='/models']")
+    assert page.locator("table.models tr[id^=model-]").count() >= 2
+    champions = page.locator("table.models td:nth-child(3)").all_inner_texts()
+    assert "是" in champions  # each segment marks its champion
+    report = page.locator("a.report").first
+    href = report.get_attribute("href")
+    assert href is not None and href.endswith("/validation")
+    answer = page.goto(href)
+    assert answer is not None and answer.status == 200
+    assert page.title().startswith("Validation:")
+
+
+def test_a_risk_manager_simulates_one_policy_against_another(browser_page: Page) -> None:
+    page = browser_page
+    _login(page, "risk")
+    page.goto("/policies?lang=en")
+    assert page.locator("#policy-default").is_visible()
+    assert page.locator("#policy-in-use .tag").inner_text() == "in use"
+    assert page.locator("table.authority").count() >= 3  # in use, default, challenger
+    page.select_option("#simulate-a", "default")
+    page.select_option("#simulate-b", "challenger")
+    page.fill("#simulate-month", "2026-01")
+    page.fill("#simulate-count", "60")
+    page.click("#simulate button[type=submit]")
+    assert page.locator("#sim-policy-0").inner_text().startswith("2026.1 ")
+    assert page.locator("#sim-policy-1").inner_text().startswith("2026.1-c ")
+    applications = page.locator("#sim-applications td").all_inner_texts()
+    assert len(applications) == 2 and all(int(n) > 0 for n in applications)
+    rates = page.locator("#sim-approval_rate td").all_inner_texts()
+    assert len(rates) == 2 and all(r.endswith("%") for r in rates)
+    answer = page.request.post(
+        "/policies/simulate",
+        form={"a": "default", "b": "challenger", "month": "2026-01", "count": "60"},
+    )
+    assert answer.status == 403  # no CSRF token
+
+
+def test_the_data_page_shows_counts_and_reasons_never_raw_values(browser_page: Page) -> None:
+    page = browser_page
+    _login(page, "risk")
+    page.click("a[href='/data']")
+    assert page.locator("#catalogue tr[id^=source-]").count() >= 5
+    landed = page.locator("#source-population_register td:nth-child(9)").inner_text()
+    assert int(landed.replace(",", "")) > 0
+    assert int(page.locator("#quarantined").inner_text().replace(",", "")) > 0
+    assert page.locator("#quarantine tr").count() > 1
+    assert not _RAW_ID.search(page.content())
+
+
+def test_an_admin_verifies_the_audit_chain(browser_page: Page) -> None:
+    page = browser_page
+    _login(page, "admin")
+    page.click("a[href='/audit']")
+    assert int(page.locator("#audit-entries").inner_text().replace(",", "")) > 0
+    page.click("#verify")
+    assert page.locator("#audit-result").get_attribute("class") == "ok"
+    assert len(page.locator("#audit-head").inner_text()) == 64
+
+
+def test_an_officer_is_refused_the_bank_wide_pages(browser_page: Page) -> None:
+    page = browser_page
+    _login(page, "officer")
+    for path in ("/models", "/policies", "/data", "/audit"):
+        assert page.locator(f"header a[href='{path}']").count() == 0
+        answer = page.goto(path)
+        assert answer is not None and answer.status == 403, path
+    page.context.clear_cookies()
+    _login(page, "risk")  # a risk manager sees the risk pages, not the audit log
+    assert page.locator("header a[href='/models']").count() == 1
+    assert page.locator("header a[href='/audit']").count() == 0
+    answer = page.goto("/audit")
+    assert answer is not None and answer.status == 403
