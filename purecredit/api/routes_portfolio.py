@@ -14,7 +14,8 @@ from purecredit.api.auth import GatewayDep, scoped
 from purecredit.api.calls import current
 from purecredit.api.schemas import PROBLEM_RESPONSES
 from purecredit.api.tokens import Claims
-from purecredit.monitor.portfolio import MIN_CELL, portfolio
+from purecredit.monitor.portfolio import MIN_CELL
+from purecredit.monitor.portfolio_cache import current_report
 
 router = APIRouter(tags=["portfolio"], responses=PROBLEM_RESPONSES)
 
@@ -45,4 +46,4 @@ def read(
     """Score PSI on the deciles of the reference PDs, characteristic stability, grade
     migration, month-end NPL and vintage curves of the whole book."""
     current(request).outcome = "read"
-    return portfolio(gw.engine, min_cell=MIN_CELL)
+    return current_report(gw.engine, min_cell=MIN_CELL)

@@ -9,6 +9,7 @@ says the same.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -89,19 +90,28 @@ def _markers(lake: Lake, before: datetime) -> list[dict[str, Any]]:
     ]
 
 
+@functools.lru_cache(maxsize=32)
+def _latest_observed(files: tuple[str, ...]) -> dict[str, Any]:
+    """The latest `observed_at` of each source in these facts files. Committed lake batches
+    are never rewritten, so the answer for one set of files never changes; every decision
+    since the last delivery shares that set, and the scan (about a second on a 100,000-person
+    lake) is made once instead of on every report."""
+    if not files:
+        return {}
+    with duckdb.connect() as con:
+        rows = con.execute(
+            "SELECT source, max(observed_at) FROM read_parquet(?, hive_partitioning = false)"
+            " GROUP BY source",
+            [list(files)],
+        ).fetchall()
+    return {str(s): t for s, t in rows}
+
+
 def _freshness(lake: Lake, used: list[str], before: datetime) -> list[dict[str, Any]]:
     """Each source the features read, with its latest delivery (observed_at) by then."""
     markers = [m for m in _markers(lake, before) if m["source"] in used]
     files = committed_files(lake.root.absolute(), markers).get("facts", [])
-    latest: dict[str, Any] = {}
-    if files:
-        with duckdb.connect() as con:
-            rows = con.execute(
-                "SELECT source, max(observed_at) FROM read_parquet(?, hive_partitioning = false)"
-                " GROUP BY source",
-                [[str(f) for f in files]],
-            ).fetchall()
-        latest = {str(s): t for s, t in rows}
+    latest = _latest_observed(tuple(str(f) for f in files))
     return [
         {
             "source": source,

@@ -151,6 +151,21 @@ def make_pending(
     return made
 
 
+_ensured: set[str] = set()
+
+
+def stored_html(engine: Engine, kind: str, ref: str, lang: str) -> str | None:
+    """The stored report's HTML, if any: one indexed read on the serving path (the tables
+    are checked once per ledger and process, not on every read)."""
+    if str(engine.url) not in _ensured:
+        ensure_tables(engine)
+        _ensured.add(str(engine.url))
+    key = and_(reports.c.kind == kind, reports.c.ref == ref, reports.c.lang == lang)
+    with engine.connect() as connection:
+        html = connection.execute(select(reports.c.html).where(key)).scalar()
+    return None if html is None else str(html)
+
+
 def stored(engine: Engine, kind: str, ref: str, lang: str) -> dict[str, object] | None:
     """The stored report's row, if any."""
     ensure_tables(engine)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
 from purecredit.core.errors import Forbidden
-from purecredit.monitor.portfolio import portfolio, render_html
+from purecredit.monitor.portfolio_cache import current_page
 from purecredit.ui.auth import ConsoleRoute, SignedDep, engine_of
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
@@ -22,4 +22,4 @@ def portfolio_page(request: Request, who: SignedDep) -> Response:
         raise Forbidden(
             "组合报告仅限全行风险经理 / the portfolio report is for all-branch risk staff"
         )
-    return HTMLResponse(render_html(portfolio(engine_of(request))))
+    return HTMLResponse(current_page(engine_of(request)))

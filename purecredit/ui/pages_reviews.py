@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from purecredit.core.errors import Forbidden, Invalid
@@ -22,18 +22,24 @@ from purecredit.ui.render import page
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
 
+PER_PAGE = 50  # oldest first: a reviewer works the queue from its head
+
+
 @router.get("/reviews")
-def reviews(request: Request, who: SignedDep) -> Response:
+def reviews(request: Request, who: SignedDep, p: Annotated[int, Query(ge=1)] = 1) -> Response:
     staff = who.staff
     policy = request.app.state.gateway.counter.policy
     waiting = [r for r in review.open_reviews(engine_of(request)) if staff.sees(r["branch"])]
-    for r in waiting:
+    pages = max(1, -(-len(waiting) // PER_PAGE))
+    shown = waiting[(p - 1) * PER_PAGE : p * PER_PAGE]
+    for r in shown:
         r["may_approve"] = (
             staff.reviews
             and r["grade"] is not None
             and can_approve(policy, r["product"], str(staff.level), r["line"], r["grade"])
         )
-    return page(request, "reviews.html", staff=staff, csrf=who.csrf, reviews=waiting)
+    return page(request, "reviews.html", staff=staff, csrf=who.csrf, reviews=shown,
+                waiting=len(waiting), p=p, pages=pages)  # fmt: skip
 
 
 @router.post("/reviews/{decision_id}")

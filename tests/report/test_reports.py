@@ -30,7 +30,7 @@ from purecredit.monitor.tables import monitor_scores
 from purecredit.report import make_pending, pending, render
 from purecredit.report.labels import EN, ZH
 from purecredit.report.render import html_of
-from purecredit.report.stored import stored
+from purecredit.report.stored import ensure_tables, stored
 from purecredit.report.tables import reports
 from purecredit.store.ledger import ledger_engine, run_locked
 from tests.county import CountyHome, population_register
@@ -169,8 +169,17 @@ def test_regenerating_gives_the_same_sha256(world: World) -> None:
         assert hashlib.sha256(first.encode()).digest() == hashlib.sha256(again.encode()).digest()
 
 
+def _stored_keys(world: World) -> list[tuple[str, str, str]]:
+    ensure_tables(world.engine)
+    with world.engine.connect() as connection:
+        rows = connection.execute(select(reports.c.kind, reports.c.ref, reports.c.lang)).all()
+    return [(k, r, lang) for k, r, lang in rows]
+
+
 def test_make_pending_stores_each_report_once(world: World) -> None:
+    before = set(_stored_keys(world))  # pre-loan reports that `render` stored when viewed
     todo = pending(world.engine)
+    assert not {(p.kind, p.ref, p.lang) for p in todo} & before
     kinds = {(p.kind, p.ref) for p in todo}
     approved, referred = world.decisions["approve"], world.decisions["refer"]
     assert ("pre-loan", referred) in kinds and ("review", approved) in kinds
@@ -184,9 +193,24 @@ def test_make_pending_stores_each_report_once(world: World) -> None:
     assert row["sha256"] == hashlib.sha256(html.encode()).hexdigest()
     made, _ = html_of(world.engine, world.settings, "post-loan", world.loan_id, "zh", INSPECTED)
     assert made == html  # reproducible from the ledger
-    with world.engine.connect() as connection:
-        keys = connection.execute(select(reports.c.kind, reports.c.ref)).all()
-    assert len(keys) == len(set(keys)) == len(todo)
+    keys = _stored_keys(world)
+    assert len(keys) == len(set(keys))
+    assert set(keys) - before == {(p.kind, p.ref, p.lang) for p in todo}
+
+
+def test_a_viewed_pre_loan_report_is_stored_and_served_again(world: World) -> None:
+    decision = world.decisions["approve"]
+    first = render(world.engine, world.settings, "pre-loan", decision, "en", "html")
+    row = stored(world.engine, "pre-loan", decision, "en")
+    assert row is not None and str(row["html"]).encode() == first
+    key = (reports.c.kind == "pre-loan", reports.c.ref == decision, reports.c.lang == "en")
+    with world.engine.begin() as connection:  # what is stored is what is served
+        connection.execute(reports.update().where(*key).values(html="<p>stored</p>"))
+    assert render(world.engine, world.settings, "pre-loan", decision, "en", "html") == (
+        b"<p>stored</p>"
+    )
+    with world.engine.begin() as connection:
+        connection.execute(reports.update().where(*key).values(html=first.decode()))
 
 
 def test_an_unknown_id_is_not_found_naming_it(world: World) -> None:
