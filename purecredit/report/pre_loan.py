@@ -109,8 +109,9 @@ def _latest_observed(files: tuple[str, ...]) -> dict[str, Any]:
 
 def _freshness(lake: Lake, used: list[str], before: datetime) -> list[dict[str, Any]]:
     """Each source the features read, with its latest delivery (observed_at) by then."""
-    markers = [m for m in _markers(lake, before) if m["source"] in used]
-    files = committed_files(lake.root.absolute(), markers).get("facts", [])
+    # Every source's files, not only the used ones: one scan serves every decision made
+    # between two deliveries, whatever it read.
+    files = committed_files(lake.root.absolute(), _markers(lake, before)).get("facts", [])
     latest = _latest_observed(tuple(str(f) for f in files))
     return [
         {
