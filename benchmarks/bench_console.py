@@ -53,6 +53,7 @@ import httpx2 as httpx
 import numpy as np
 from bench_gateway import Server, free_port  # the same subprocess and readiness wait
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
@@ -208,6 +209,24 @@ def samples(engine: Engine, username: str, n: int) -> dict[str, list[str]]:
     }
 
 
+def reports_made(
+    settings: Settings, engine: Engine, decisions: list[str], n: int
+) -> dict[str, list[str]]:
+    """Two samples of decisions for the report page: "reported", 100 decisions whose pre-loan
+    reports are made here first (as the server's report maker makes them after each
+    decision: a view then serves the stored report), and "unreported", `n` other decisions,
+    all distinct, never reported (each view renders one from the ledger, then stores it)."""
+    from purecredit.report import render
+
+    rng = random.Random(11)
+    ids = rng.sample(decisions, min(len(decisions), 100 + n))
+    reported, unreported = ids[:100], ids[100:]
+    with Progress(console=console) as progress:
+        for decision in progress.track(reported, description="pre-loan reports made"):
+            render(engine, settings, "pre-loan", decision, "zh", "html")
+    return {"reported": [rng.choice(reported) for _ in range(n)], "unreported": unreported}
+
+
 # ----------------------------------------------------------------------------- the load
 
 
@@ -347,8 +366,10 @@ def pages(
         out.append(("/cases/{id}", pick("cases", "/cases/{}"), True, n))
     out += [
         ("/portfolio", lambda i: "/portfolio", True, n),
-        ("/reports/pre-loan/{id}.html?lang=zh",
-         pick("decisions", "/reports/pre-loan/{}.html?lang=zh"), True, n),
+        ("/reports/pre-loan/{id}.html?lang=zh (made)",
+         pick("reported", "/reports/pre-loan/{}.html?lang=zh"), True, n),
+        ("/reports/pre-loan/{id}.html?lang=zh (first view)",
+         pick("unreported", "/reports/pre-loan/{}.html?lang=zh"), True, n),
         ("/reports/pre-loan/{id}.pdf?lang=zh (download)",
          pick("decisions", "/reports/pre-loan/{}.pdf?lang=zh"), False, args.pdf_requests),
     ]  # fmt: skip
@@ -411,6 +432,7 @@ def main() -> None:
     officer_branch = made["bench.officer"][2]
     sample_all = samples(engine, "bench.risk", max(args.requests, args.pdf_requests) + 64)
     sample_officer = samples(engine, "bench.officer", args.requests + 64)
+    sample_all |= reports_made(settings, engine, sample_all["in_scope_decisions"], args.requests)
     ledger = {
         "decisions": decisions_in(engine),
         "cases": len(list_cases(engine, branches=None, status=None)),

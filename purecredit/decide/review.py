@@ -12,6 +12,7 @@ review stays open. Every step is recorded; a review is closed once.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -66,8 +67,24 @@ def request_review(engine: store.Bind, decision_id: str, reason: str) -> None:
     open_review(engine, decision_id, "applicant_request", level, reason)
 
 
-def open_reviews(engine: Engine, level: str | None = None) -> list[dict[str, Any]]:
-    """Open reviews, oldest first, with what a reviewer needs to see."""
+def queue(engine: Engine) -> list[tuple[str, str]]:
+    """(decision id, branch) of every open review, oldest first: enough to scope and page
+    the queue before reading the decisions' records (a few KiB of JSON each)."""
+    query = (
+        select(REVIEWS.c.decision_id, store.DECISIONS.c.branch)
+        .join(store.DECISIONS, store.DECISIONS.c.decision_id == REVIEWS.c.decision_id)
+        .where(REVIEWS.c.status == "open")
+        .order_by(REVIEWS.c.opened_at)
+    )
+    with engine.connect() as connection:
+        return [(str(d), str(b)) for d, b in connection.execute(query)]
+
+
+def open_reviews(
+    engine: Engine, level: str | None = None, only: Collection[str] | None = None
+) -> list[dict[str, Any]]:
+    """Open reviews, oldest first, with what a reviewer needs to see (`only`: of these
+    decisions)."""
     query = (
         select(REVIEWS, store.DECISIONS)
         .join(store.DECISIONS, store.DECISIONS.c.decision_id == REVIEWS.c.decision_id)
@@ -76,6 +93,8 @@ def open_reviews(engine: Engine, level: str | None = None) -> list[dict[str, Any
     )
     if level is not None:
         query = query.where(REVIEWS.c.needs_level == level)
+    if only is not None:
+        query = query.where(REVIEWS.c.decision_id.in_(list(only)))
     with engine.connect() as connection:
         rows = connection.execute(query).mappings().all()
     return [

@@ -29,9 +29,10 @@ PER_PAGE = 50  # oldest first: a reviewer works the queue from its head
 def reviews(request: Request, who: SignedDep, p: Annotated[int, Query(ge=1)] = 1) -> Response:
     staff = who.staff
     policy = request.app.state.gateway.counter.policy
-    waiting = [r for r in review.open_reviews(engine_of(request)) if staff.sees(r["branch"])]
+    engine = engine_of(request)
+    waiting = [d for d, branch in review.queue(engine) if staff.sees(branch)]
     pages = max(1, -(-len(waiting) // PER_PAGE))
-    shown = waiting[(p - 1) * PER_PAGE : p * PER_PAGE]
+    shown = review.open_reviews(engine, only=waiting[(p - 1) * PER_PAGE : p * PER_PAGE])
     for r in shown:
         r["may_approve"] = (
             staff.reviews
