@@ -39,9 +39,12 @@ def book_state(engine: Engine) -> tuple[Any, ...]:
     return (tuple(decided), book, watched)
 
 
-def current_report(engine: Engine, *, min_cell: int = MIN_CELL) -> dict[str, Any]:
-    """`portfolio.portfolio`, recomputed only when the book has changed."""
-    key, state = (str(engine.url), min_cell), book_state(engine)
+def current_report(
+    engine: Engine, *, min_cell: int = MIN_CELL, state: tuple[Any, ...] | None = None
+) -> dict[str, Any]:
+    """`portfolio.portfolio`, recomputed only when the book has changed (`state`: the
+    `book_state` the caller has just read)."""
+    key, state = (str(engine.url), min_cell), state or book_state(engine)
     with _lock:
         found = _reports.get(key)
         if found is not None and found[0] == state:
@@ -59,7 +62,7 @@ def current_page(engine: Engine) -> str:
         found = _pages.get(key)
         if found is not None and found[0] == state:
             return found[1]
-    page = render_html(current_report(engine))
+    page = render_html(current_report(engine, state=state))
     with _lock:
         _pages[key] = (state, page)
     return page
