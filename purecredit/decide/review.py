@@ -67,6 +67,17 @@ def request_review(engine: store.Bind, decision_id: str, reason: str) -> None:
     open_review(engine, decision_id, "applicant_request", level, reason)
 
 
+def review_of(engine: Engine, decision_id: str) -> dict[str, Any] | None:
+    """The decision's review row, open or closed; None when it has had none."""
+    with engine.connect() as connection:
+        found = (
+            connection.execute(select(REVIEWS).where(REVIEWS.c.decision_id == decision_id))
+            .mappings()
+            .first()
+        )
+    return None if found is None else dict(found)
+
+
 def queue(engine: Engine) -> list[tuple[str, str]]:
     """(decision id, branch) of every open review, oldest first: enough to scope and page
     the queue before reading the decisions' records (a few KiB of JSON each)."""

@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from purecredit.decide import store
-from purecredit.report.pre_loan import as_utc
+from purecredit.decide.review import review_of
+from purecredit.store.ledger import as_utc
 
 # Admission rules against borrowing from many lenders at once read these bureau counts
 # (institutions that queried, or applied, in 30/90 days; DESIGN.md "Decisions").
@@ -24,18 +25,6 @@ MULTI_HEAD_FEATURES = (
     "bureau_application_orgs_30d",
     "bureau_application_orgs_90d",
 )
-
-
-def review_row(engine: Engine, decision_id: str) -> dict[str, Any] | None:
-    with engine.connect() as connection:
-        found = (
-            connection.execute(
-                select(store.REVIEWS).where(store.REVIEWS.c.decision_id == decision_id)
-            )
-            .mappings()
-            .first()
-        )
-    return None if found is None else dict(found)
 
 
 def event_time(row: dict[str, Any], review: dict[str, Any] | None) -> datetime | None:
@@ -52,7 +41,7 @@ def review(engine: Engine, row: dict[str, Any]) -> dict[str, Any]:
     """What the template shows, from a decision row."""
     record, inputs = row["record"], row["inputs"]
     application = inputs["application"]
-    reviewed = review_row(engine, row["decision_id"])
+    reviewed = review_of(engine, row["decision_id"])
     decided = as_utc(row["decided_at"]).date()
     consent = _consent(engine, application["consent_id"], decided)
     multi = [r for r in record["reasons"] if r["detail"].get("feature") in MULTI_HEAD_FEATURES]

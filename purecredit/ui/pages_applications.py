@@ -15,6 +15,7 @@ from sqlalchemy import Engine, select
 from purecredit.core.errors import Invalid, NotFound
 from purecredit.decide import store
 from purecredit.decide.authority import can_approve
+from purecredit.decide.review import review_of
 from purecredit.lend.tables import loans
 from purecredit.ui.accounts import Staff
 from purecredit.ui.auth import ConsoleRoute, SignedDep, engine_of
@@ -80,13 +81,7 @@ def applications(request: Request, who: SignedDep, outcome: str = "") -> Respons
 def application(request: Request, who: SignedDep, decision_id: str) -> Response:
     engine = engine_of(request)
     row = scoped_decision(engine, who.staff, decision_id)
-    review = store.REVIEWS
-    with engine.connect() as connection:
-        reviewed = (
-            connection.execute(select(review).where(review.c.decision_id == decision_id))
-            .mappings()
-            .first()
-        )
+    reviewed = review_of(engine, decision_id)
     record = row["record"]
     may_approve = None
     if reviewed is not None and reviewed["status"] == "open" and who.staff.reviews:
