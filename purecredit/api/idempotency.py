@@ -74,7 +74,7 @@ from sqlalchemy import (
 
 from purecredit.api.schemas import Problem
 from purecredit.core.errors import Conflict, Invalid, PurecreditError
-from purecredit.store.ledger import run_locked
+from purecredit.store.ledger import as_utc, run_locked
 
 HEADER: Final = "Idempotency-Key"
 REPLAYED: Final = "Idempotent-Replayed"
@@ -205,7 +205,7 @@ def _claimed_before(connection: Connection, row: dict[str, Any], now: datetime) 
     found = connection.execute(select(api_idempotency).where(*where)).first()
     if found is None:  # PostgreSQL: the first request holds the key's lock, uncommitted
         raise _in_progress()
-    if _aware(found.created_at) <= now - TTL:  # expired but not yet pruned: the key is free
+    if as_utc(found.created_at) <= now - TTL:  # expired but not yet pruned: the key is free
         # Only while it is still the expired row: a concurrent re-claim (PostgreSQL) that
         # committed first makes this update match nothing, rather than overwrite its answer.
         fresh = {"status": None, "response_body": None} | row
@@ -258,11 +258,6 @@ def _lock_key(client_id: str, key: str) -> int:
     # keys in flight at once (odds 2^-64) only makes one of them wait for a retry (409).
     digest = hashlib.sha256(f"{client_id}\n{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def _aware(at: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything stored here is UTC.
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _in_progress() -> Conflict:

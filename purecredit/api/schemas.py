@@ -8,7 +8,7 @@ number, a name or a phone.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from purecredit.lend.drawdown import MAX_TERM_MONTHS, RepaymentMethod
+from purecredit.store.ledger import as_utc
 
 BranchCode = Annotated[StrictStr, Field(pattern=r"^[0-9A-Za-z]{1,9}$", examples=["341602001"])]
 SubjectId = Annotated[
@@ -350,12 +351,7 @@ class DetectedOut(EventOut):
     detected_on: date
 
 
-def _utc(value: datetime) -> datetime:
-    # SQLite keeps no zone; the ledger writes every timestamp in UTC (`datetime.now(UTC)`).
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-UtcTime = Annotated[datetime, AfterValidator(_utc)]
+UtcTime = Annotated[datetime, AfterValidator(as_utc)]  # SQLite hands times back zoneless
 
 
 class CaseStepOut(BaseModel):

@@ -40,7 +40,7 @@ from purecredit.monitor.tables import (
     monitor_scores,
     warnings,
 )
-from purecredit.store.ledger import run_locked, snapshot
+from purecredit.store.ledger import as_utc, run_locked, snapshot
 
 Step = Literal["assign", "verify", "confirm", "dismiss", "act", "close"]
 Action = Literal["freeze", "reduce", "recall", "restructure", "none"]
@@ -320,7 +320,7 @@ def _show(connection: Connection, case_id: str, branches: Collection[str] | None
     case = _case(connection, case_id, branches)
     steps = [
         {
-            "at": _utc(r.at).isoformat(),
+            "at": as_utc(r.at).isoformat(),
             "on_day": r.on_day.isoformat(),
             "actor": r.actor,
             "step": r.step,
@@ -349,11 +349,6 @@ def _show(connection: Connection, case_id: str, branches: Collection[str] | None
             "finding": inspection.finding,
         },
     }
-
-
-def _utc(at: datetime) -> datetime:
-    """SQLite hands back a stored UTC time without its zone."""
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def list_cases(

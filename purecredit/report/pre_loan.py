@@ -10,7 +10,7 @@ says the same.
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -25,6 +25,7 @@ from purecredit.report import charts
 from purecredit.report.subjects import shown
 from purecredit.store.lake import Lake
 from purecredit.store.lake.views import committed_files
+from purecredit.store.ledger import as_utc
 
 RULE_SOURCES = ("rule", "product", "grade", "limit", "authority")
 
@@ -53,11 +54,6 @@ def pre_loan(engine: Engine, settings: Settings, row: dict[str, Any], lang: str)
         "rules": [r for r in record["reasons"] if r["source"] in RULE_SOURCES],
         "reasons_svg": charts.reasons_chart(words, impacts, "") if model_reasons else "",
     }
-
-
-def as_utc(at: datetime) -> datetime:
-    """SQLite hands back a stored UTC time without its zone."""
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _branch_name(engine: Engine, code: str) -> str:

@@ -22,7 +22,7 @@ from purecredit.core.settings import Settings
 from purecredit.decide import store
 from purecredit.report import post_loan, pre_loan, review
 from purecredit.report.labels import LABELS, LANGS
-from purecredit.report.pre_loan import as_utc
+from purecredit.store.ledger import as_utc
 
 KINDS: tuple[str, ...] = ("pre-loan", "review", "post-loan")
 FORMATS: tuple[str, ...] = ("html", "pdf")

@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
 from sqlalchemy import Engine, and_, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from purecredit.core.settings import Settings
 from purecredit.decide import store
@@ -29,6 +27,7 @@ from purecredit.monitor.tables import create_tables as create_monitor_tables
 from purecredit.monitor.tables import inspections
 from purecredit.report.render import html_of, sha256
 from purecredit.report.tables import create_tables, reports
+from purecredit.store.ledger import as_utc, insert_ignore
 
 log = logging.getLogger(__name__)
 AUTO_LANGS: tuple[str, ...] = ("zh",)  # made automatically; English on demand
@@ -49,10 +48,6 @@ def ensure_tables(engine: Engine) -> None:
     store.create_tables(engine)
     create_monitor_tables(engine)
     create_tables(engine)
-
-
-def _utc(at: datetime) -> datetime:
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _events(engine: Engine) -> list[Pending]:
@@ -76,12 +71,12 @@ def _events(engine: Engine) -> list[Pending]:
         ).all()
     for lang in AUTO_LANGS:
         for row in rows:
-            decided = _utc(row.decided_at)
+            decided = as_utc(row.decided_at)
             found.append(Pending("pre-loan", row.decision_id, lang, decided))
             if row.reviewed is None:
                 found.append(Pending("review", row.decision_id, lang, decided))
             elif row.closed_at is not None:
-                found.append(Pending("review", row.decision_id, lang, _utc(row.closed_at)))
+                found.append(Pending("review", row.decision_id, lang, as_utc(row.closed_at)))
         latest: dict[str, Pending] = {}
         for subject, day in seen:
             for loan in lent:
@@ -98,7 +93,7 @@ def pending(engine: Engine) -> list[Pending]:
     ensure_tables(engine)
     with engine.connect() as connection:
         made = {
-            (k, ref, lang): _utc(at)
+            (k, ref, lang): as_utc(at)
             for k, ref, lang, at in connection.execute(
                 select(reports.c.kind, reports.c.ref, reports.c.lang, reports.c.event_at)
             )
@@ -116,10 +111,8 @@ def put(engine: Engine, item: Pending, html: str, event_at: datetime) -> bool:
     values = {"kind": item.kind, "ref": item.ref, "lang": item.lang, "html": html,
               "sha256": sha256(html), "event_at": event_at,
               "made_at": datetime.now(UTC)}  # fmt: skip
-    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
     with engine.begin() as connection:
-        done = connection.execute(insert(reports).values(**values).on_conflict_do_nothing())
-        if done.rowcount:
+        if insert_ignore(connection, reports, values):
             return True
         key = and_(reports.c.kind == item.kind, reports.c.ref == item.ref,
                    reports.c.lang == item.lang)  # fmt: skip

@@ -6,15 +6,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import pyarrow as pa
-from sqlalchemy import Connection, Engine, Table, create_engine, event, insert
+from sqlalchemy import Connection, Engine, Executable, Table, create_engine, event, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from purecredit.core.settings import Settings
+
+
+def as_utc(at: datetime) -> datetime:
+    """A ledger timestamp with its zone: every one is written in UTC, and SQLite hands it
+    back without the zone."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def make_engine(url: str) -> Engine:
@@ -177,12 +184,14 @@ def run_locked(engine: Engine, work: Callable[[Connection], T]) -> T:
     raise RuntimeError("the rows kept changing while waiting for their lock")
 
 
-def insert_ignore(connection: Connection, table: Table, values: dict[str, Any]) -> None:
-    """Insert a row unless its key exists: two first requests for one key may race, and a
-    failed insert would abort the caller's transaction on PostgreSQL."""
+def insert_ignore(connection: Connection, table: Table, values: dict[str, Any]) -> bool:
+    """Insert a row unless its key exists; whether it was inserted. Two first requests for
+    one key may race, and a failed insert would abort the caller's transaction on PostgreSQL."""
+    statement: Executable
     if connection.dialect.name == "postgresql":
-        connection.execute(postgresql.insert(table).values(values).on_conflict_do_nothing())
+        statement = postgresql.insert(table).values(values).on_conflict_do_nothing()
     elif connection.dialect.name == "sqlite":
-        connection.execute(sqlite.insert(table).values(values).on_conflict_do_nothing())
+        statement = sqlite.insert(table).values(values).on_conflict_do_nothing()
     else:  # pragma: no cover - the ledger runs on SQLite or PostgreSQL
-        connection.execute(insert(table).values(values))
+        statement = insert(table).values(values)
+    return bool(connection.execute(statement).rowcount)

@@ -17,6 +17,7 @@ from purecredit.lend import records
 from purecredit.lend.classify import Category
 from purecredit.lend.tables import ACTIVE, loans
 from purecredit.monitor.cases import open_count
+from purecredit.store.ledger import as_utc
 from purecredit.ui.accounts import Staff
 
 NPL_CATEGORIES = tuple(records.category_name(c) for c in Category if c.npl)
@@ -50,7 +51,9 @@ def dashboard(engine: Engine, staff: Staff, today: date | None = None) -> dict[s
     with engine.connect() as connection:
         counts = {k: int(n) for k, n in connection.execute(outcomes)}
         today_n = int(connection.execute(todays).scalar_one())
-        hours = [(_utc(b) - _utc(a)).total_seconds() / 3600 for a, b in connection.execute(waits)]
+        hours = [
+            (as_utc(b) - as_utc(a)).total_seconds() / 3600 for a, b in connection.execute(waits)
+        ]
         balances = {k: float(v or 0) for k, v in connection.execute(book)}
         open_reviews = int(
             connection.execute(
@@ -79,7 +82,3 @@ def dashboard(engine: Engine, staff: Staff, today: date | None = None) -> dict[s
         "outstanding": outstanding,
         "open_cases": open_count(engine, branches=staff.scope),
     }
-
-
-def _utc(at: datetime) -> datetime:
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)

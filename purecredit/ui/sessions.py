@@ -18,6 +18,7 @@ from typing import Final
 
 from sqlalchemy import Engine, delete, insert, select, update
 
+from purecredit.store.ledger import as_utc
 from purecredit.ui.tables import STAFF_SESSIONS
 
 COOKIE: Final = "pc_session"
@@ -35,11 +36,6 @@ class Session:
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def _utc(at: datetime) -> datetime:
-    """SQLite hands back a stored UTC time without its zone."""
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def open_session(engine: Engine, username: str) -> str:
@@ -79,7 +75,7 @@ def find(engine: Engine, token: str | None) -> Session | None:
         ).first()
     if row is None:
         return None
-    last_seen, created = _utc(row.last_seen), _utc(row.created_at)
+    last_seen, created = as_utc(row.last_seen), as_utc(row.created_at)
     if now - last_seen > IDLE or now - created > ABSOLUTE:
         close(engine, token)
         return None
