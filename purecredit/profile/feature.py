@@ -136,6 +136,23 @@ def reference_as_of(source: str) -> str:
     )
 
 
+def mean(value: str) -> str:
+    """The mean of `value` as a double both engines compute alike: the exact (decimal) sum,
+    cast to double once, over the count. `AVG` itself is not portable: of a DECIMAL, DuckDB
+    returns a double and Spark a DECIMAL with four more places, and the two differ in the
+    last digits."""
+    return f"(CAST(SUM({value}) AS DOUBLE) / COUNT({value}))"
+
+
+def ratio(numerator: str, denominator: str) -> str:
+    """`numerator / denominator` as a double, NULL where the denominator is 0 or NULL. Both
+    sides are cast first: DuckDB divides DECIMALs in doubles, Spark in DECIMALs rounded to
+    six places, so an uncast division differs between the engines."""
+    return (
+        f"(CAST({numerator} AS DOUBLE) / NULLIF(CAST({denominator} AS DOUBLE), 0))"
+    )
+
+
 def month_index(date: str) -> str:
     """A date's month as one integer, so that a difference counts calendar months (portable
     month arithmetic: DuckDB and Spark spell date functions differently)."""

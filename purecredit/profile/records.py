@@ -17,7 +17,9 @@ import duckdb
 
 from purecredit.ingest.catalog import Catalog, FieldDef, SourceDef
 from purecredit.store.lake import Lake
+from purecredit.store.lake.schemas import TABLE_SCHEMAS
 from purecredit.store.lake.views import table_select
+from purecredit.store.spark import SparkSql
 
 # The SQL type each catalogue field type is read back as; text-like types stay VARCHAR.
 # Decimals stay exact (money has two places, rates four): a sum of exact values is the same
@@ -52,7 +54,10 @@ GROUP BY entity, entity_type, batch_id, record"""
 
 
 def load_records(
-    con: duckdb.DuckDBPyConnection, lake: Lake, catalog: Catalog, sources: Iterable[str] | None
+    con: duckdb.DuckDBPyConnection | SparkSql,
+    lake: Lake,
+    catalog: Catalog,
+    sources: Iterable[str] | None,
 ) -> None:
     """Materialise `rec_<source>` tables on `con` from the lake's committed fact files.
 
@@ -62,5 +67,10 @@ def load_records(
     names = sorted(catalog.sources) if sources is None else sorted(sources)
     for name in names:
         source = catalog.source(name)
-        facts = f"({table_select('facts', lake.files('facts', name))}) AS f"
+        files = lake.files("facts", name)
+        if isinstance(con, SparkSql):
+            con.parquet("source_facts", files, TABLE_SCHEMAS["facts"])
+            facts = "source_facts"
+        else:
+            facts = f"({table_select('facts', files)}) AS f"
         con.execute(f"CREATE OR REPLACE TABLE {record_table(source)} AS {pivot_sql(source, facts)}")

@@ -26,10 +26,23 @@ from purecredit.profile.feature import (
     completed_years,
     known,
     month_index,
+    ratio,
     reference_as_of,
 )
 
 A = month_index("as_of")
+
+
+def six_means(value: str) -> str:
+    """Six times the mean of `value` over one to three rows, as an exact DECIMAL(18,4): the sum
+    times 6, 3 or 2. Exact, so products and sums of it are the same in any order and on
+    either engine; a mean itself (a division) would not be."""
+    return (
+        f"CAST(SUM({value}) * CASE COUNT({value}) WHEN 1 THEN 6 WHEN 2 THEN 3 WHEN 3 THEN 2 END"
+        " AS DECIMAL(18,4))"
+    )
+
+
 HERB_LICENCES = "('中药材经营备案凭证', '药品经营许可证', '药品经营质量管理规范认证证书')"
 # GB/T 4754 names in the registry -> the herb chain's stages; every other industry is 'other'.
 INDUSTRY = """CASE WHEN reg.industry IS NULL THEN NULL
@@ -136,17 +149,18 @@ basket AS (
 ),
 prices AS (
   SELECT as_of, variety,
-    -- Exact (decimal) mean prices, so the weighted sums below add in any order alike.
-    CAST(AVG(CASE WHEN m BETWEEN a - 3 AND a - 1 THEN price_avg END) AS DECIMAL(18,4)) AS now_p,
-    CAST(AVG(CASE WHEN m BETWEEN a - 15 AND a - 13 THEN price_avg END) AS DECIMAL(18,4))
-      AS before_p
+    -- Six times the mean price of the three months (one price a variety a month, so 1-3
+    -- prices): exact decimals, so the weighted sums below add in any order alike, on
+    -- either engine; the six cancels in the ratio.
+    {six_means("CASE WHEN m BETWEEN a - 3 AND a - 1 THEN price_avg END")} AS now_p,
+    {six_means("CASE WHEN m BETWEEN a - 15 AND a - 13 THEN price_avg END")} AS before_p
   FROM (SELECT as_of, variety, price_avg, {month_index("month")} AS m, {A} AS a
         FROM {reference_as_of("herb_prices")} p) v
   GROUP BY as_of, variety
 ),
 basket_change AS (
   SELECT b.subject, b.as_of, b.source,
-    SUM(b.w * pr.now_p) / NULLIF(SUM(b.w * pr.before_p), 0) - 1 AS change
+    {ratio("SUM(b.w * pr.now_p)", "SUM(b.w * pr.before_p)")} - 1 AS change
   FROM basket b JOIN prices pr ON pr.as_of = b.as_of AND pr.variety = b.variety
   WHERE pr.now_p IS NOT NULL AND pr.before_p IS NOT NULL
   GROUP BY b.subject, b.as_of, b.source
@@ -168,8 +182,8 @@ SELECT s.subject, s.as_of,
   grade.year AS tax_grade_year,
   sales.s12 AS sales_12m,
   sales.p12 AS sales_prev_12m,
-  sales.s12 / NULLIF(sales.p12, 0) AS sales_trend_12m,
-  sales.s3 / NULLIF(sales.p3, 0) AS sales_3m_yoy,
+  {ratio("sales.s12", "sales.p12")} AS sales_trend_12m,
+  {ratio("sales.s3", "sales.p3")} AS sales_3m_yoy,
   COALESCE(own.source, county.source) AS herb_basket_source,
   COALESCE(own.change, county.change) AS herb_price_change_12m,
   CASE WHEN ce.first_known < s.cutoff THEN COALESCE(cases.n, 0) END AS open_enforcement_cases,

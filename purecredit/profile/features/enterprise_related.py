@@ -13,7 +13,7 @@ it; the share is over the 12 complete months before the as-of month (see `enterp
 
 from __future__ import annotations
 
-from purecredit.profile.feature import Feature, Module, arrived, known, month_index
+from purecredit.profile.feature import Feature, Module, arrived, known, month_index, ratio
 from purecredit.profile.features.enterprise import A
 
 # Worst first: D, then C, then M (a new taxpayer, not yet graded), then B, then A.
@@ -108,7 +108,7 @@ SELECT s.subject, s.as_of,
     AS related_open_enforcement,
   CASE WHEN ce.first_known < s.cutoff AND related.n > 0 THEN related.open_amount END
     AS related_open_enforcement_amount,
-  COALESCE(buyers.amount, 0) / NULLIF(turnover.total, 0) AS top_buyer_share_12m,
+  {ratio("COALESCE(buyers.amount, 0)", "turnover.total")} AS top_buyer_share_12m,
   buyers.buyer_uscc AS top_buyer_uscc
 FROM spine s
 CROSS JOIN {arrived("court_enforcement")} ce

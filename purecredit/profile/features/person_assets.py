@@ -15,7 +15,7 @@ money that passes through this bank, a floor on income rather than a measure of 
 
 from __future__ import annotations
 
-from purecredit.profile.feature import Feature, Module, arrived, known
+from purecredit.profile.feature import Feature, Module, arrived, known, mean, ratio
 from purecredit.profile.features.person_credit import latest_report
 
 _OPEN = 1.0  # 元: principal left below this is rounding in the schedule, not an open loan
@@ -88,7 +88,7 @@ monthly AS (
   GROUP BY subject, as_of, month
 ),
 income AS (
-  SELECT subject, as_of, 12 * AVG(inflow) AS annual FROM monthly GROUP BY subject, as_of
+  SELECT subject, as_of, 12 * {mean("inflow")} AS annual FROM monthly GROUP BY subject, as_of
 ),
 registered AS ({delivered("property_registry")}),
 seizure_register AS ({delivered("property_seizures")}),
@@ -129,7 +129,8 @@ SELECT subject, as_of,
   other_open AS bureau_other_lender_open_accounts,
   COALESCE(bank_owed, 0) + other AS total_debt,
   annual AS dti_annual_income,
-  CASE WHEN annual > 0 THEN (COALESCE(bank_owed, 0) + other) / annual END AS debt_to_income
+  CASE WHEN annual > 0 THEN {ratio("COALESCE(bank_owed, 0) + other", "annual")} END
+    AS debt_to_income
 FROM assets
 """
 

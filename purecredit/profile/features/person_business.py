@@ -9,7 +9,15 @@ tax grades and licences are about the person's *firms*. Herb prices are about no
 
 from __future__ import annotations
 
-from purecredit.profile.feature import Feature, Module, arrived, known, month_index, reference_as_of
+from purecredit.profile.feature import (
+    Feature,
+    Module,
+    arrived,
+    known,
+    month_index,
+    ratio,
+    reference_as_of,
+)
 
 WINDOWS = "s.as_of, s.cutoff, s.d30, s.d90, s.m3, s.m6, s.m12, s.m24"
 
@@ -51,7 +59,7 @@ base_month AS (
   GROUP BY l.variety, l.as_of, l.idx
 ),
 price_change AS (
-  SELECT b.variety, b.as_of, now_p.price_avg / base_p.price_avg - 1 AS change
+  SELECT b.variety, b.as_of, {ratio("now_p.price_avg", "base_p.price_avg")} - 1 AS change
   FROM base_month b
   JOIN prices now_p ON now_p.variety = b.variety AND now_p.as_of = b.as_of AND now_p.idx = b.idx
   JOIN prices base_p ON base_p.variety = b.variety AND base_p.as_of = b.as_of

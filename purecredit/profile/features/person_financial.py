@@ -9,7 +9,7 @@ bank has (the count of such months is a feature of its own).
 
 from __future__ import annotations
 
-from purecredit.profile.feature import Feature, Module, arrived, known, month_index
+from purecredit.profile.feature import Feature, Module, arrived, known, mean, month_index
 
 EMPLOYEE = "职工基本养老保险"
 RESIDENT = "城乡居民基本养老保险"
@@ -21,11 +21,11 @@ WITH monthly AS (
 ),
 deposits AS (
   SELECT subject, as_of,
-    AVG(CASE WHEN month > m6 THEN balance END) AS avg_balance_6m,
-    AVG(CASE WHEN month > m12 THEN balance END) AS avg_balance_12m,
-    AVG(CASE WHEN month > m12 THEN inflow END) AS avg_inflow_12m,
-    SUM(CASE WHEN month > m12 THEN inflow END) AS sum_inflow_12m,
-    SUM(CASE WHEN month > m12 THEN inflow * inflow END) AS sum_sq_inflow_12m,
+    {mean("CASE WHEN month > m6 THEN balance END")} AS avg_balance_6m,
+    {mean("CASE WHEN month > m12 THEN balance END")} AS avg_balance_12m,
+    {mean("CASE WHEN month > m12 THEN inflow END")} AS avg_inflow_12m,
+    CAST(SUM(CASE WHEN month > m12 THEN inflow END) AS DOUBLE) AS sum_inflow_12m,
+    CAST(SUM(CASE WHEN month > m12 THEN inflow * inflow END) AS DOUBLE) AS sum_sq_inflow_12m,
     COUNT(CASE WHEN month > m12 THEN inflow END) AS inflow_months_12m,
     COUNT(CASE WHEN month > m12 THEN month END) AS months_12m
   FROM monthly GROUP BY subject, as_of
@@ -61,10 +61,10 @@ SELECT s.subject, s.as_of,
   deposits.avg_balance_12m AS deposit_avg_balance_12m,
   deposits.avg_inflow_12m AS deposit_avg_inflow_12m,
   CASE WHEN deposits.inflow_months_12m >= 3 AND deposits.avg_inflow_12m > 0
-       THEN SQRT(CAST(
+       THEN SQRT(
          (deposits.inflow_months_12m * deposits.sum_sq_inflow_12m
           - deposits.sum_inflow_12m * deposits.sum_inflow_12m)
-         / (deposits.inflow_months_12m * (deposits.inflow_months_12m - 1)) AS DOUBLE))
+         / (deposits.inflow_months_12m * (deposits.inflow_months_12m - 1)))
          / deposits.avg_inflow_12m END AS deposit_inflow_cv_12m,
   CASE WHEN deposits.subject IS NOT NULL OR customer.subject IS NOT NULL
        THEN COALESCE(deposits.months_12m, 0) END AS deposit_months_12m,

@@ -9,7 +9,7 @@ planting in `person_business`.
 
 from __future__ import annotations
 
-from purecredit.profile.feature import Feature, Module, arrived, known
+from purecredit.profile.feature import Feature, Module, arrived, known, mean
 
 WINDOWS = "s.as_of, s.cutoff, s.d30, s.d90, s.m3, s.m6, s.m12, s.m24"
 
@@ -47,7 +47,7 @@ illness AS (
 ),
 bills AS (
   SELECT subject, as_of, COUNT(*) AS bills,
-    AVG(CASE WHEN days_late = 0 THEN 1.0 ELSE 0.0 END) AS on_time,
+    {mean("CASE WHEN days_late = 0 THEN 1 ELSE 0 END")} AS on_time,
     MAX(days_late) AS max_late,
     SUM(CASE WHEN paid_on IS NULL OR paid_on > as_of THEN 1 ELSE 0 END) AS unpaid
   FROM {known("utility_payments", since="m12")} GROUP BY subject, as_of

@@ -1,0 +1,156 @@
+"""Apache Spark as a second engine for the batch SQL: the same statements DuckDB runs.
+
+Profiles, resolution, the graph and monitoring's detectors are written once, as portable SQL
+run through a connection's `execute` / `sql` / `register` (DESIGN.md, "Scale"). `SparkSql`
+gives a `SparkSession` that face, so every stage runs on Spark without a second definition
+of anything: this module only translates the few statement *forms* purecredit issues
+(materialise a table, define a view, register Arrow data, bind `$name` parameters) and the
+spelling differences of the two dialects (sqlglot, a SQL transpiler, rewrites DuckDB's text
+for Spark). It never changes what a query computes; `tests/scale` runs a county through both
+engines and requires identical rows.
+
+PySpark is an optional extra (`pip install purecredit[spark]`); nothing here is imported by
+the embedded default, which needs neither Java nor Spark.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+# Settings every purecredit session needs, whatever the cluster, so that Spark computes what
+# DuckDB computes:
+# - UTC and timestamps without a zone: the lake's times are naive UTC, as DuckDB reads them;
+# - ANSI mode off: NULL from a division by zero, as in DuckDB (every value in the lake was
+#   validated at ingest, so no failed CAST hides behind it);
+# - no precision loss in DECIMAL arithmetic: a product keeps all its places (DuckDB's rule)
+#   rather than being rounded to six when the declared precision passes 38.
+REQUIRED_CONF: Mapping[str, str] = {
+    "spark.sql.decimalOperations.allowPrecisionLoss": "false",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.timestampType": "TIMESTAMP_NTZ",
+    "spark.sql.ansi.enabled": "false",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.ui.showConsoleProgress": "false",
+}
+_CREATE = re.compile(
+    r"^\s*CREATE\s+OR\s+REPLACE\s+(?:TEMP\s+|TEMPORARY\s+)?(TABLE|VIEW)\s+(\w+)\s+AS\s+(.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+_SET = re.compile(r"^\s*SET\s+\w+\s*=", re.IGNORECASE)
+_PARAM = re.compile(r"\$(\w+)")
+
+
+def session(master: str, conf: Mapping[str, str] | None = None, app: str = "purecredit") -> SparkSession:
+    """A Spark session on `master` (`local[2]`, `spark://...`, `yarn`; `sc://...` is Spark
+    Connect), with `conf` on top of what purecredit requires."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(app)
+    builder = builder.remote(master) if master.startswith("sc://") else builder.master(master)
+    for key, value in {**(conf or {}), **REQUIRED_CONF}.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def spark_text(query: str) -> str:
+    """DuckDB's SQL as Spark spells it (sqlglot): `VARCHAR` is `STRING`, `QUALIFY` becomes a
+    filtered subquery, `$name` parameters become `:name` markers."""
+    import sqlglot
+
+    (text,) = sqlglot.transpile(query, read="duckdb", write="spark")
+    return _PARAM.sub(r":\1", text)
+
+
+@dataclass
+class Result:
+    """A query's rows, as DuckDB's relation hands them out."""
+
+    frame: DataFrame
+
+    def to_arrow_table(self) -> pa.Table:
+        return self.frame.toArrow()
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self.frame.collect()]
+
+
+@dataclass
+class SparkSql:
+    """A `SparkSession` behind the subset of DuckDB's connection the batch stages use.
+
+    `CREATE OR REPLACE TABLE x AS ...` is materialised (a local checkpoint: computed once,
+    its plan cut, as DuckDB stores the table) and named as a temporary view; a view stays a
+    view. DuckDB's `SET` statements tune DuckDB and are no-ops here.
+    """
+
+    spark: SparkSession
+    _tables: dict[str, DataFrame] = field(default_factory=dict)
+
+    def execute(self, query: str, parameters: Mapping[str, object] | None = None) -> SparkSql:
+        if _SET.match(query):
+            return self
+        created = _CREATE.match(query)
+        if created is None:
+            self.spark.sql(spark_text(query), args=dict(parameters or {}))
+            return self
+        kind, name, select = created.groups()
+        frame = self.spark.sql(spark_text(select), args=dict(parameters or {}))
+        if kind.upper() == "VIEW":
+            frame.createOrReplaceTempView(name)
+            return self
+        self._store(name, frame)
+        return self
+
+    def sql(self, query: str, params: Mapping[str, object] | None = None) -> Result:
+        return Result(self.spark.sql(spark_text(query), args=dict(params or {})))
+
+    def register(self, name: str, table: pa.Table) -> SparkSql:
+        self._store(name, self.spark.createDataFrame(table))
+        return self
+
+    def unregister(self, name: str) -> SparkSql:
+        self.spark.catalog.dropTempView(name)
+        old = self._tables.pop(name, None)
+        if old is not None:
+            old.unpersist()
+        return self
+
+    def parquet(self, name: str, paths: list[Path] | list[str], schema: pa.Schema) -> None:
+        """Files of one lake table as the view `name` (the columns written, no others)."""
+        if not paths:
+            self.register(name, schema.empty_table())
+            return
+        frame = self.spark.read.parquet(*(str(p) for p in paths)).select(*schema.names)
+        frame.createOrReplaceTempView(name)
+
+    def close(self) -> None:
+        for name in list(self._tables):
+            self.unregister(name)
+
+    def _store(self, name: str, frame: DataFrame) -> None:
+        stored = frame.localCheckpoint(eager=True)
+        old = self._tables.pop(name, None)
+        stored.createOrReplaceTempView(name)
+        self._tables[name] = stored
+        if old is not None:
+            old.unpersist()
+
+
+@contextmanager
+def connect(master: str, conf: Mapping[str, str] | None = None) -> Iterator[SparkSql]:
+    """A `SparkSql` on a session for the length of a batch job."""
+    sql = SparkSql(session(master, conf))
+    try:
+        yield sql
+    finally:
+        sql.close()
