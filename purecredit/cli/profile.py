@@ -22,6 +22,7 @@ from purecredit.profile.feature import Kind
 from purecredit.profile.features import sections
 from purecredit.profile.graph import related_online
 from purecredit.profile.online import OnlineProfiles
+from purecredit.store.batch import EngineName, batch_sql
 from purecredit.store.lake import Lake
 from purecredit.store.ledger import ledger_engine
 
@@ -35,19 +36,24 @@ def build(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Profile date (YYYY-MM-DD); default today.")
     ] = None,
+    engine: Annotated[
+        EngineName,
+        typer.Option(
+            help="Where the batch SQL runs: embedded DuckDB, or Spark (PURECREDIT_SPARK_MASTER)."
+        ),
+    ] = "duckdb",
 ) -> None:
     """Compute every profile as of a date and replace the online profile tables with it."""
     settings = get_settings()
     when = date.fromisoformat(as_of) if as_of else date.today()
-    with steps(f"profiles as of {when}", total=build_steps()) as advance:
+    with (
+        batch_sql(settings, engine) as con,
+        steps(f"profiles as of {when} ({engine})", total=build_steps()) as advance,
+    ):
         report = build_profiles(
-            Lake(settings.home / "lake"),
-            load_catalog(),
-            ledger_engine(settings),
-            when,
-            advance,
-            memory=settings.duckdb_memory,
-        )
+            Lake(settings.home / "lake"), load_catalog(), ledger_engine(settings), when,
+            advance, con=con,
+        )  # fmt: skip
     table = Table(title=f"profiles as of {when}")
     table.add_column("kind")
     table.add_column("subjects", justify="right")

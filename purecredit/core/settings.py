@@ -104,6 +104,16 @@ class Settings(BaseSettings):
         description="Lending policy the counter decides by: a packaged policy's name or a "
         "YAML file; unset means the packaged default.",
     )
+    spark_master: str = Field(
+        default="local[*]",
+        description="Spark master for `--engine spark` batch work: `local[N]`, "
+        "`spark://host:7077`, `yarn`, `k8s://...`, or `sc://host:15002` for Spark Connect.",
+    )
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra Spark settings for `--engine spark`, as JSON "
+        '(`{"spark.driver.memory": "8g", "spark.sql.shuffle.partitions": "400"}`).',
+    )
     monitor_rules: str | None = Field(
         default=None,
         description="Warning rules file for monitoring; unset means the packaged rules.",

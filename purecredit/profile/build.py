@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-import duckdb
 import pyarrow as pa
 from sqlalchemy import Engine
 
@@ -25,6 +24,7 @@ from purecredit.profile.online import materialise
 from purecredit.profile.resolve import resolved_sources, view_name
 from purecredit.profile.spine import make_spine, windows
 from purecredit.store.lake import Lake
+from purecredit.store.spark import BatchSql
 
 Progress = Callable[[str], None]
 
@@ -37,7 +37,7 @@ class BuildReport:
     unresolved: dict[str, int] = field(default_factory=dict)
 
 
-def subjects(con: duckdb.DuckDBPyConnection, catalog: Catalog, kind: Kind, as_of: date) -> pa.Array:
+def subjects(con: BatchSql, catalog: Catalog, kind: Kind, as_of: date) -> pa.Array:
     """Every person (ID token) or enterprise (USCC) some record known by `as_of` is about."""
     cutoff = windows(as_of)["cutoff"]
     union = "\nUNION\n".join(
@@ -65,10 +65,12 @@ def build_profiles(
     progress: Progress | None = None,
     *,
     memory: str = "4GB",
+    con: BatchSql | None = None,
 ) -> BuildReport:
     """Compute and materialise both kinds of profile and the graph; returns counts per kind.
-    `memory` bounds DuckDB (`Settings.duckdb_memory`)."""
-    con = prepare(lake, catalog, progress, memory=memory)
+    The batch SQL runs on `con` (Spark's, say), else on a new DuckDB bounded by `memory`
+    (`Settings.duckdb_memory`)."""
+    con = prepare(lake, catalog, progress, memory=memory, con=con)
     report = BuildReport(as_of)
     kinds: tuple[Kind, ...] = ("person", "enterprise")
     for kind in kinds:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import duckdb
 import pyarrow as pa
 
 from purecredit.ingest.catalog import Catalog
-from purecredit.profile.feature import DType, Kind, Module
+from purecredit.profile.feature import SPINE_COLUMNS, DType, Kind, Module
 from purecredit.profile.features import (
     ENTERPRISE_MODULES,
     LEGAL_REP_PREFIX,
@@ -24,9 +23,10 @@ from purecredit.profile.features import (
 from purecredit.profile.graph import create_graph
 from purecredit.profile.records import load_records
 from purecredit.profile.resolve import create_resolution
-from purecredit.profile.spine import make_spine
+from purecredit.store.batch import duck
 from purecredit.store.duck import arrow
 from purecredit.store.lake import Lake
+from purecredit.store.spark import BatchSql
 
 ARROW_TYPES: dict[DType, pa.DataType] = {
     "int": pa.int64(),
@@ -39,17 +39,16 @@ Progress = Callable[[str], None]
 
 
 def prepare(
-    lake: Lake, catalog: Catalog, progress: Progress | None = None, *, memory: str = "4GB"
-) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection holding every source's records, their resolution and the graph.
-
-    DuckDB would otherwise take up to 80% of the machine's memory (a 100,000-person training
-    table reached 15 GiB); with a limit, its joins, sorts and tables spill to a folder beside
-    the lake instead, at some cost in time.
-    """
-    spill = lake.root.parent / "tmp" / "duckdb"
-    spill.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(config={"memory_limit": memory, "temp_directory": str(spill)})
+    lake: Lake,
+    catalog: Catalog,
+    progress: Progress | None = None,
+    *,
+    memory: str = "4GB",
+    con: BatchSql | None = None,
+) -> BatchSql:
+    """`con` (a new DuckDB connection bounded by `memory`, unless given one, e.g. Spark's)
+    holding every source's records, their resolution and the graph."""
+    con = con if con is not None else duck(lake.root, memory)
     if progress:
         progress("records")
     load_records(con, lake, catalog, None)
@@ -75,96 +74,132 @@ def _schema(features: Sequence[tuple[str, DType]]) -> pa.Schema:
     return pa.schema(fields + [pa.field(name, ARROW_TYPES[kind]) for name, kind in features])
 
 
-def run_module(con: duckdb.DuckDBPyConnection, module: Module) -> pa.Table:
-    """One module's columns for every spine row, typed as declared; fails loudly when the SQL
-    and the declared features disagree or a spine row is lost or repeated."""
-    table = arrow(con.sql(module.sql))
+# The SQL type each declared feature type is cast to, in the engine (portable names).
+SQL_TYPES: dict[DType, str] = {
+    "int": "BIGINT",
+    "float": "DOUBLE",
+    "text": "VARCHAR",
+    "bool": "BOOLEAN",
+    "date": "DATE",
+}
+
+
+def _count(con: BatchSql, table: str) -> int:
+    return int(con.sql(f"SELECT COUNT(*) FROM {table}").fetchall()[0][0])
+
+
+def run_module(con: BatchSql, module: Module, into: str) -> None:
+    """One module's columns for every spine row, typed as declared, as the engine's table
+    `into`; fails loudly when the SQL and the declared features disagree or a spine row is
+    lost or repeated.
+
+    A DECIMAL bound for a double is cast by the engine: both round the exact value to the
+    nearest double (3.8 stays 3.8), which Arrow's own decimal-to-double cast does not."""
+    names = arrow(con.sql(f"SELECT * FROM ({module.sql}) m LIMIT 0")).column_names
     expected = ["subject", "as_of", *module.columns]
-    if table.column_names != expected:
-        raise ValueError(f"module {module.name} returns {table.column_names}, declares {expected}")
-    rows = con.sql("SELECT COUNT(*) FROM spine").fetchall()[0][0]
-    if table.num_rows != rows:
-        raise ValueError(
-            f"module {module.name} returns {table.num_rows} rows for {rows} spine rows"
-        )
-    target = schema([module])
-    return _exact_decimals(table, target).cast(target)
+    if names != expected:
+        raise ValueError(f"module {module.name} returns {names}, declares {expected}")
+    typed = ", ".join(
+        f"CAST({f.name} AS {SQL_TYPES[f.dtype]}) AS {f.name}" for f in module.features
+    )
+    con.execute(
+        f"CREATE OR REPLACE TABLE {into} AS SELECT subject, as_of, {typed} FROM ({module.sql}) m"
+    )
+    rows, spine = _count(con, into), _count(con, "spine")
+    if rows != spine:
+        raise ValueError(f"module {module.name} returns {rows} rows for {spine} spine rows")
 
 
-def _exact_decimals(table: pa.Table, target: pa.Schema) -> pa.Table:
-    """Decimal columns bound for doubles go through text, so each value rounds correctly
-    (3.8 stays 3.8): Arrow's direct decimal-to-double cast scales by a power of ten and can
-    land one bit off, which a bank's figures must not show."""
-    for i, column in enumerate(table.columns):
-        if pa.types.is_decimal(column.type) and pa.types.is_floating(target.field(i).type):
-            table = table.set_column(i, table.field(i).name, column.cast(pa.string()))
-    return table
-
-
-def compute(
-    con: duckdb.DuckDBPyConnection,
+def compute_into(
+    con: BatchSql,
     modules: Sequence[Module],
-    spine: pa.Table,
+    spine: pa.Table | str,
+    into: str,
     progress: Progress | None = None,
-) -> pa.Table:
-    """Every module's features for every spine row, one wide table ordered like the spine."""
+) -> None:
+    """Every module's features for every spine row, as the engine's table `into` (one wide
+    row per spine row). `spine` is Arrow or a SELECT of the spine's columns; nothing leaves
+    the engine, so Spark computes a province's table across its cluster."""
     kinds: set[Kind] = {m.kind for m in modules}
     if len(kinds) > 1:
         raise ValueError(f"modules of several kinds: {sorted(kinds)}")
     # One thread: a parallel SUM or AVG over doubles adds in whatever order the threads
     # finish, so two runs could differ in the last bit, and batch and online must agree
     # exactly. Loading records and resolving them (no floating-point sums) stays parallel.
+    # (Spark sums only exact DECIMALs and integers in the modules: `feature.mean`.)
     con.execute("SET threads = 1")
-    con.register("spine_input", spine)
-    con.execute("CREATE OR REPLACE TEMP TABLE spine AS SELECT * FROM spine_input")
-    con.unregister("spine_input")
-    result = spine.select(["subject", "as_of"])
-    for module in modules:
+    if isinstance(spine, str):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE spine AS {spine}")
+    else:
+        con.register("spine_input", spine)
+        con.execute("CREATE OR REPLACE TEMP TABLE spine AS SELECT * FROM spine_input")
+        con.unregister("spine_input")
+    parts = []
+    for i, module in enumerate(modules):
         if progress:
             progress(module.name)
-        part = run_module(con, module)
-        con.register("part", part)
-        con.register("result", result)
-        result = arrow(
-            con.sql(
-                "SELECT result.*, "
-                + ", ".join(f"part.{c}" for c in module.columns)
-                + " FROM result JOIN part USING (subject, as_of) ORDER BY as_of, subject"
-            )
-        )
-        con.unregister("part")
-        con.unregister("result")
-    return result.cast(schema(modules))
+        run_module(con, module, f"module_{i}")
+        parts.append((f"module_{i}", module))
+    selected = ", ".join(f"{t}.{c}" for t, m in parts for c in m.columns)
+    joins = "\n".join(
+        f"JOIN {t} ON {t}.subject = s.subject AND {t}.as_of = s.as_of" for t, _ in parts
+    )
+    con.execute(
+        f"CREATE OR REPLACE TABLE {into} AS SELECT s.subject, s.as_of, {selected} "
+        f"FROM spine s\n{joins}"
+    )
+    for table, _ in parts:
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def fetch(con: BatchSql, table: str, target: pa.Schema) -> pa.Table:
+    """The engine's table as Arrow, ordered by date then subject, typed as `target`."""
+    return arrow(con.sql(f"SELECT * FROM {table} ORDER BY as_of, subject")).cast(target)
+
+
+def compute(
+    con: BatchSql,
+    modules: Sequence[Module],
+    spine: pa.Table,
+    progress: Progress | None = None,
+) -> pa.Table:
+    """Every module's features for every spine row, one wide table ordered like the spine."""
+    compute_into(con, modules, spine, "features", progress)
+    return fetch(con, "features", schema(modules))
+
+
+def profile_into(
+    con: BatchSql, kind: Kind, spine: pa.Table, into: str, progress: Progress | None = None
+) -> None:
+    """A kind's whole profile for every spine row, as the engine's table `into`: a person's
+    modules; or an enterprise's own modules and then its legal representative's person
+    profile as of the same date (columns prefixed `legal_rep_`, missing where the firm names
+    no representative)."""
+    if kind == "person":
+        compute_into(con, PERSON_MODULES, spine, into, progress)
+        return
+    compute_into(con, ENTERPRISE_MODULES, spine, "firm_features", progress)
+    con.execute(f"CREATE OR REPLACE TABLE reps AS {LEGAL_REP_SQL}")  # over the firms' spine
+    windows = ", ".join(f"w.{c}" for c in SPINE_COLUMNS[1:])
+    con.execute(f"""CREATE OR REPLACE TABLE rep_spine AS SELECT DISTINCT r.person AS subject,
+  {windows}
+FROM reps r JOIN (SELECT DISTINCT {", ".join(SPINE_COLUMNS[1:])} FROM spine) w
+  ON w.as_of = r.as_of""")
+    compute_into(con, PERSON_MODULES, "SELECT * FROM rep_spine", "rep_features", progress)
+    reps = ", ".join(
+        f"p.{f.name} AS {LEGAL_REP_PREFIX}{f.name}" for m in PERSON_MODULES for f in m.features
+    )
+    con.execute(f"""CREATE OR REPLACE TABLE {into} AS SELECT f.*, {reps}
+FROM firm_features f
+LEFT JOIN reps r ON r.subject = f.subject AND r.as_of = f.as_of
+LEFT JOIN rep_features p ON p.subject = r.person AND p.as_of = r.as_of""")
+    for table in ("firm_features", "reps", "rep_spine", "rep_features"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def profile(
-    con: duckdb.DuckDBPyConnection, kind: Kind, spine: pa.Table, progress: Progress | None = None
+    con: BatchSql, kind: Kind, spine: pa.Table, progress: Progress | None = None
 ) -> pa.Table:
-    """A kind's whole profile for every spine row: a person's modules; or an enterprise's
-    own modules and then its legal representative's person profile as of the same date
-    (columns prefixed `legal_rep_`, missing where the firm names no representative)."""
-    if kind == "person":
-        return compute(con, PERSON_MODULES, spine, progress)
-    firms = compute(con, ENTERPRISE_MODULES, spine, progress)
-    reps = arrow(con.sql(LEGAL_REP_SQL))  # (subject, as_of, person) over the firms' spine
-    rep_spine = make_spine(reps.column("person"), reps.column("as_of"))
-    people = compute(con, PERSON_MODULES, rep_spine, progress)
-    people = people.rename_columns(
-        ["person", "as_of", *(LEGAL_REP_PREFIX + name for name in people.column_names[2:])]
-    )
-    for name, table in (("firms", firms), ("reps", reps), ("rep_profiles", people)):
-        con.register(name, table)
-    joined = arrow(
-        con.sql(
-            "SELECT firms.*, "
-            + ", ".join(f"rep_profiles.{c}" for c in people.column_names[2:])
-            + """ FROM firms
-            LEFT JOIN reps ON reps.subject = firms.subject AND reps.as_of = firms.as_of
-            LEFT JOIN rep_profiles
-              ON rep_profiles.person = reps.person AND rep_profiles.as_of = reps.as_of
-            ORDER BY firms.as_of, firms.subject"""
-        )
-    )
-    for name in ("firms", "reps", "rep_profiles"):
-        con.unregister(name)
-    return joined.cast(profile_schema(kind))
+    """`profile_into`, fetched as Arrow and ordered like the spine."""
+    profile_into(con, kind, spine, "profile_rows", progress)
+    return fetch(con, "profile_rows", profile_schema(kind))

@@ -148,9 +148,7 @@ def ratio(numerator: str, denominator: str) -> str:
     """`numerator / denominator` as a double, NULL where the denominator is 0 or NULL. Both
     sides are cast first: DuckDB divides DECIMALs in doubles, Spark in DECIMALs rounded to
     six places, so an uncast division differs between the engines."""
-    return (
-        f"(CAST({numerator} AS DOUBLE) / NULLIF(CAST({denominator} AS DOUBLE), 0))"
-    )
+    return f"(CAST({numerator} AS DOUBLE) / NULLIF(CAST({denominator} AS DOUBLE), 0))"
 
 
 def month_index(date: str) -> str:

@@ -43,6 +43,7 @@ from sqlalchemy import (
 
 from purecredit.store.duck import arrow
 from purecredit.store.ledger import replace_table
+from purecredit.store.spark import BatchSql
 
 EDGE_TABLE = "profile_edges"
 
@@ -147,7 +148,7 @@ FROM edges
 """
 
 
-def create_graph(con: duckdb.DuckDBPyConnection) -> None:
+def create_graph(con: BatchSql) -> None:
     """Build `edges` on a prepared connection (records and resolution loaded).
 
     `related_enterprise` joins two firms with a common legal representative or shareholder
@@ -218,7 +219,7 @@ def materialise_edges(
     return replace_table(engine, edges_table(), table, progress=progress)
 
 
-def edges_arrow(con: duckdb.DuckDBPyConnection) -> pa.Table:
+def edges_arrow(con: BatchSql) -> pa.Table:
     """The `edges` table as Arrow, for `materialise_edges`."""
     return arrow(con.sql("SELECT * FROM edges"))
 

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import duckdb
-
 from purecredit.ingest.catalog import Catalog, FieldDef, SourceDef
 from purecredit.store.lake import Lake
 from purecredit.store.lake.schemas import TABLE_SCHEMAS
 from purecredit.store.lake.views import table_select
-from purecredit.store.spark import SparkSql
+from purecredit.store.spark import BatchSql, SparkSql
 
 # The SQL type each catalogue field type is read back as; text-like types stay VARCHAR.
 # Decimals stay exact (money has two places, rates four): a sum of exact values is the same
@@ -54,7 +52,7 @@ GROUP BY entity, entity_type, batch_id, record"""
 
 
 def load_records(
-    con: duckdb.DuckDBPyConnection | SparkSql,
+    con: BatchSql,
     lake: Lake,
     catalog: Catalog,
     sources: Iterable[str] | None,

@@ -33,10 +33,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import duckdb
-
 from purecredit.ingest.catalog import Catalog, SourceDef
 from purecredit.profile.records import META, record_table
+from purecredit.store.spark import BatchSql
 
 # Reference data about no one: the bank's branches, the herb market.
 REFERENCE_SOURCES = frozenset({"bank_branches", "herb_prices"})
@@ -185,7 +184,7 @@ def resolved_sources(catalog: Catalog) -> list[str]:
 
 
 def create_resolution(
-    con: duckdb.DuckDBPyConnection, catalog: Catalog, sources: Sequence[str] | None = None
+    con: BatchSql, catalog: Catalog, sources: Sequence[str] | None = None
 ) -> None:
     """`r_<source>` for every source about someone (or those of `sources`, whose records and
     those their links go through must be loaded), and `unresolved_records` over them.

@@ -26,13 +26,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, timedelta
 
-import duckdb
 import pyarrow as pa
 
 from purecredit.profile.feature import Kind, month_index
 from purecredit.profile.features.person_credit import day_number
 from purecredit.profile.spine import months_before
 from purecredit.store.duck import arrow
+from purecredit.store.spark import BatchSql
 
 BAD_CODES = "34567B"  # three or more months behind, or written off
 LIVE_CODES = "N1234567"  # an account running that month (not closed, not written off)
@@ -129,7 +129,7 @@ WHERE COALESCE(b.bad_before, 0) = 0 AND COALESCE(k.bad_before, 0) = 0
 ORDER BY o.as_of, o.subject"""
 
 
-def outcomes(con: duckdb.DuckDBPyConnection, kind: Kind, dates: Sequence[date]) -> pa.Table:
+def outcomes(con: BatchSql, kind: Kind, dates: Sequence[date]) -> pa.Table:
     """Labels of every subject of `kind` observed at each date (a connection from
     `profile.compute.prepare`, holding the resolved records)."""
     con.register("outcome_dates", outcome_dates(dates))

@@ -30,7 +30,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
-import duckdb
 import numpy as np
 import pandas as pd
 
@@ -41,6 +40,7 @@ from purecredit.profile.feature import Kind
 from purecredit.profile.features import LEGAL_REP_PREFIX, modules
 from purecredit.profile.spine import make_spine, months_before
 from purecredit.score.outcomes import outcomes
+from purecredit.store.spark import BatchSql
 
 PERSON_SEGMENTS = ("trader", "farmer", "salaried", "other")
 IDENTIFIERS = frozenset({"top_buyer_uscc"})
@@ -58,9 +58,7 @@ class Dates:
     oot: date
 
 
-def observation_dates(
-    con: duckdb.DuckDBPyConnection, *, history_months: int = 18, step: int = QUARTER
-) -> Dates:
+def observation_dates(con: BatchSql, *, history_months: int = 18, step: int = QUARTER) -> Dates:
     """The out-of-time date is 12 months before the month of the latest credit report (its
     window is the last the bank has seen close); training dates run back from one step
     before it, `step` months apart, over `history_months`."""
@@ -140,9 +138,7 @@ def person_segment(frame: pd.DataFrame, prefix: str = "") -> np.ndarray:
     )
 
 
-def build_sample(
-    con: duckdb.DuckDBPyConnection, kind: Kind, dates: Dates, progress: object = None
-) -> pd.DataFrame:
+def build_sample(con: BatchSql, kind: Kind, dates: Dates, progress: object = None) -> pd.DataFrame:
     """Every observed (subject, date) of `kind` with its label, segment (persons), sample
     ("train" or "oot") and full profile as of the date."""
     labels = outcomes(con, kind, [*dates.train, dates.oot])

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
@@ -67,6 +66,7 @@ from purecredit.score.validation import (
     scorecard_frame,
 )
 from purecredit.store.lake import Lake
+from purecredit.store.spark import BatchSql
 
 MIN_BADS = 100  # a segment needs this many bads in training to get models of its own
 REPORT_FILE = "validation.html"
@@ -320,7 +320,7 @@ def train_county(
     n_folds: int = 5,
     seed: int = 0,
     memory: str = "4GB",
-    con: duckdb.DuckDBPyConnection | None = None,
+    con: BatchSql | None = None,
     min_bads: int = MIN_BADS,
     scaling: PointsScaling = MARKET_SCALING,
 ) -> TrainReport:

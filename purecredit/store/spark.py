@@ -17,15 +17,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import pyarrow as pa
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+    from purecredit.core.settings import Settings
 
 # Settings every purecredit session needs, whatever the cluster, so that Spark computes what
 # DuckDB computes:
@@ -47,10 +50,13 @@ _CREATE = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _SET = re.compile(r"^\s*SET\s+\w+\s*=", re.IGNORECASE)
+_DROP = re.compile(r"^\s*DROP\s+(?:TABLE|VIEW)\s+IF\s+EXISTS\s+(\w+)\s*$", re.IGNORECASE)
 _PARAM = re.compile(r"\$(\w+)")
 
 
-def session(master: str, conf: Mapping[str, str] | None = None, app: str = "purecredit") -> SparkSession:
+def session(
+    master: str, conf: Mapping[str, str] | None = None, app: str = "purecredit"
+) -> SparkSession:
     """A Spark session on `master` (`local[2]`, `spark://...`, `yarn`; `sc://...` is Spark
     Connect), with `conf` on top of what purecredit requires."""
     from pyspark.sql import SparkSession
@@ -90,7 +96,8 @@ class SparkSql:
 
     `CREATE OR REPLACE TABLE x AS ...` is materialised (a local checkpoint: computed once,
     its plan cut, as DuckDB stores the table) and named as a temporary view; a view stays a
-    view. DuckDB's `SET` statements tune DuckDB and are no-ops here.
+    view; `DROP TABLE IF EXISTS x` releases it. DuckDB's `SET` statements tune DuckDB and
+    are no-ops here.
     """
 
     spark: SparkSession
@@ -99,6 +106,9 @@ class SparkSql:
     def execute(self, query: str, parameters: Mapping[str, object] | None = None) -> SparkSql:
         if _SET.match(query):
             return self
+        dropped = _DROP.match(query)
+        if dropped is not None:
+            return self.unregister(dropped.group(1))
         created = _CREATE.match(query)
         if created is None:
             self.spark.sql(spark_text(query), args=dict(parameters or {}))
@@ -146,6 +156,10 @@ class SparkSql:
             old.unpersist()
 
 
+# What the batch stages run their SQL on: DuckDB (embedded) or Spark, through one face.
+BatchSql = duckdb.DuckDBPyConnection | SparkSql
+
+
 @contextmanager
 def connect(master: str, conf: Mapping[str, str] | None = None) -> Iterator[SparkSql]:
     """A `SparkSql` on a session for the length of a batch job."""
@@ -154,3 +168,8 @@ def connect(master: str, conf: Mapping[str, str] | None = None) -> Iterator[Spar
         yield sql
     finally:
         sql.close()
+
+
+def from_settings(settings: Settings) -> AbstractContextManager[SparkSql]:
+    """`connect` with the deployment's master and Spark conf (`PURECREDIT_SPARK_*`)."""
+    return connect(settings.spark_master, settings.spark_conf)
