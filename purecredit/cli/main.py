@@ -23,6 +23,7 @@ from purecredit.cli import (
     portfolio,
     profile,
     report,
+    score,
     staff,
     synth,
 )
@@ -42,6 +43,7 @@ app.command(name="conflicts")(ingest.conflicts)
 app.add_typer(ingest.quarantine_app, name="quarantine")
 app.add_typer(profile.app, name="profile")
 app.add_typer(model.app, name="model")
+app.add_typer(score.app, name="score")
 app.command(name="branches")(decide.branches)
 app.command(name="apply")(decide.apply)
 app.command(name="exposure")(decide.exposure)

@@ -20,6 +20,7 @@ from purecredit.monitor.play import MonitoredPlay
 from purecredit.monitor.rules import load_rules
 from purecredit.monitor.run import run_monitor
 from purecredit.monitor.tables import create_tables
+from purecredit.store.batch import EngineName
 from purecredit.store.ledger import ledger_engine
 
 app = typer.Typer(help="Post-loan monitoring: daily batches, evaluation.", no_args_is_help=True)
@@ -29,6 +30,14 @@ app = typer.Typer(help="Post-loan monitoring: daily batches, evaluation.", no_ar
 def run(
     day: Annotated[str, typer.Option("--date", help="The batch day, YYYY-MM-DD.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    batch_engine: Annotated[
+        EngineName,
+        typer.Option(
+            "--engine",
+            help="Where the detectors' SQL runs: embedded DuckDB, or Spark "
+            "(PURECREDIT_SPARK_MASTER).",
+        ),
+    ] = "duckdb",
 ) -> None:
     """The day's batch: events from what the lake learned, warnings by the rules, a case per
     new warning for the borrower's branch, the rules' own actions. A rerun raises nothing new."""
@@ -37,9 +46,9 @@ def run(
         on = parse_day(day)
         engine = ledger_engine(settings)
         create_tables(engine)
-        with steps(f"monitoring {on}", total=None) as advance:
+        with steps(f"monitoring {on} ({batch_engine})", total=None) as advance:
             advance("events, rescores and warnings")
-            result = run_monitor(settings, engine, on)
+            result = run_monitor(settings, engine, on, batch_engine=batch_engine)
     except PurecreditError as exc:
         fail(exc)
     if not print_json(result.to_dict(), as_json):

@@ -114,6 +114,12 @@ class Settings(BaseSettings):
         description="Extra Spark settings for `--engine spark`, as JSON "
         '(`{"spark.driver.memory": "8g", "spark.sql.shuffle.partitions": "400"}`).',
     )
+    spark_lake_uri: str | None = Field(
+        default=None,
+        description="Where Spark reads the lake, when not at `<home>/lake` on every node: "
+        "a copy or mount on HDFS or object storage (`hdfs://nn/purecredit/lake`); "
+        "unset means the local folder.",
+    )
     monitor_rules: str | None = Field(
         default=None,
         description="Warning rules file for monitoring; unset means the packaged rules.",

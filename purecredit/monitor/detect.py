@@ -14,22 +14,35 @@ and "this one". A comparison is raised on the day both sides are known, by which
 completes the pair; a rerun finds the same facts and adds nothing.
 
 Sources a detector needs that the lake does not hold yet give no events (empty tables).
+
+One definition, two engines: the same text runs on DuckDB and on Spark (`store.spark`,
+`monitor run --engine spark`), so it spells out what the two would otherwise do differently:
+means are exact sums over counts in doubles (`profile.feature.ratio`), every amount has one
+DECIMAL type, NULL order is written in each ORDER BY, a "latest version" has a unique order
+(batch and record break ties), GROUP BY names its expressions, and CTE names are unique
+across detectors. `tests/scale/test_detect_parity.py` requires identical events from both.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TypeVar, overload
 
 import duckdb
 import pyarrow as pa
 
 from purecredit.ingest.catalog import Catalog
 from purecredit.monitor.rules import Detectors
+from purecredit.profile.feature import mean, ratio
 from purecredit.profile.records import load_records
 from purecredit.profile.resolve import create_resolution
+from purecredit.store.batch import duck
 from purecredit.store.duck import arrow
 from purecredit.store.lake import Lake
+from purecredit.store.spark import BatchSql, SparkSql
+
+Con = TypeVar("Con", duckdb.DuckDBPyConnection, SparkSql)
 
 # Sources the detectors read, and the ones their resolution joins through.
 SOURCES = (
@@ -55,6 +68,9 @@ PERIODS_BACK = timedelta(days=400)  # a year of months, and the bureau report be
 # Hard queries: a lender deciding whether to lend (PBOC reason codes: 02 loan approval,
 # 24 financing approval, 26 limit approval); post-loan checks (01) are not applications.
 HARD_QUERIES = "('02', '24', '26')"
+# Every detector's `amount` has this type, so that their UNION has one type in both engines.
+AMOUNT = "DECIMAL(18, 4)"
+NO_AMOUNT = f"CAST(NULL AS {AMOUNT})"
 
 
 @dataclass(frozen=True)
@@ -87,21 +103,24 @@ def _record_rows(w: Window, source: str, where: str = "TRUE") -> str:
     return f"(SELECT * FROM {_records(source)} WHERE _known_at < {w.cutoff} AND {where})"
 
 
-def listing(w: Window, source: str, kind: str, key: str, valid: str, amount: str) -> str:
+def listing(
+    w: Window, source: str, kind: str, key: str, valid: str, amount: str | None = None
+) -> str:
     """A register entry that appears: a court case, a dishonest-debtor listing, a seizure,
     a serious-illness claim. Its first known version dates the event."""
+    figure = NO_AMOUNT if amount is None else f"CAST(MAX({amount}) AS {AMOUNT})"
     return f"""SELECT COALESCE(person, enterprise) AS party, '{kind}' AS kind, {key} AS fact,
-  MIN({valid}) AS valid_from, MIN(_known_at) AS known_at, MAX({amount}) AS amount
+  MIN({valid}) AS valid_from, MIN(_known_at) AS known_at, {figure} AS amount
 FROM {_record_rows(w, source)} r
 WHERE COALESCE(person, enterprise) IS NOT NULL AND {key} IS NOT NULL AND {valid} IS NOT NULL
-GROUP BY 1, 3"""
+GROUP BY COALESCE(person, enterprise), {key}"""
 
 
 def divorce(w: Window) -> str:
     """Both partners of a divorce registration."""
     rows = _record_rows(w, "marriage_registry", "kind = '离婚登记'")
     return f"""SELECT party, 'divorce' AS kind, fact, MIN(registered_on) AS valid_from,
-  MIN(_known_at) AS known_at, CAST(NULL AS DECIMAL(18, 4)) AS amount
+  MIN(_known_at) AS known_at, {NO_AMOUNT} AS amount
 FROM (SELECT person AS party, cert_no AS fact, registered_on, _known_at FROM {rows} r
       UNION ALL
       SELECT woman_id, cert_no, registered_on, _known_at FROM {rows} r) d
@@ -113,18 +132,25 @@ def deregistration(w: Window) -> str:
     rows = _record_rows(w, "enterprise_registry", "status IN ('注销', '吊销')")
     return f"""SELECT enterprise AS party, 'deregistration' AS kind, uscc || '|' || status AS fact,
   MIN(COALESCE(closed_on, _valid_from)) AS valid_from, MIN(_known_at) AS known_at,
-  CAST(NULL AS DECIMAL(18, 4)) AS amount
-FROM {rows} r WHERE enterprise IS NOT NULL GROUP BY 1, 3"""
+  {NO_AMOUNT} AS amount
+FROM {rows} r WHERE enterprise IS NOT NULL GROUP BY enterprise, uscc || '|' || status"""
+
+
+def _latest(rows: str, key: str) -> str:
+    """The latest known version of each `key` among `rows` (ties broken by batch and record,
+    so both engines pick the same row)."""
+    return f"""(SELECT * FROM (SELECT r.*, ROW_NUMBER() OVER (PARTITION BY {key}
+      ORDER BY _known_at DESC NULLS LAST, _batch DESC NULLS LAST, _record DESC NULLS LAST) AS n
+      FROM {rows} r) latest WHERE n = 1)"""
 
 
 def tax_grade_drop(w: Window) -> str:
     """This year's taxpayer grade worse than last year's (latest known version of each)."""
-    latest = f"""(SELECT * FROM (SELECT r.*, ROW_NUMBER() OVER (PARTITION BY uscc, year
-      ORDER BY _known_at DESC, _batch DESC, _record DESC) AS n
-      FROM {_record_rows(w, "tax_credit_grade")} r) WHERE n = 1 AND enterprise IS NOT NULL)"""
+    latest = f"""(SELECT * FROM {_latest(_record_rows(w, "tax_credit_grade"), "uscc, year")} v
+      WHERE enterprise IS NOT NULL)"""
     return f"""SELECT cur.enterprise AS party, 'tax_grade_drop' AS kind,
   cur.uscc || '|' || CAST(cur.year AS VARCHAR) AS fact, cur._valid_from AS valid_from,
-  GREATEST(cur._known_at, prev._known_at) AS known_at, CAST(NULL AS DECIMAL(18, 4)) AS amount
+  GREATEST(cur._known_at, prev._known_at) AS known_at, {NO_AMOUNT} AS amount
 FROM {latest} cur JOIN {latest} prev ON prev.uscc = cur.uscc AND prev.year = cur.year - 1
 WHERE {GRADE_ORDER.format(g="cur.grade")} > {GRADE_ORDER.format(g="prev.grade")}"""
 
@@ -140,7 +166,7 @@ def contributions_stopped(w: Window) -> str:
 arrived AS (SELECT month, MIN(_known_at) AS known_at FROM {rows} r GROUP BY month)
 SELECT prev.person AS party, 'contributions_stopped' AS kind,
   prev.person || '|' || CAST(a.month AS VARCHAR) AS fact, a.month AS valid_from,
-  GREATEST(prev.known_at, a.known_at) AS known_at, CAST(NULL AS DECIMAL(18, 4)) AS amount
+  GREATEST(prev.known_at, a.known_at) AS known_at, {NO_AMOUNT} AS amount
 FROM paid prev
 JOIN arrived a ON a.month = prev.month + INTERVAL 1 MONTH
 LEFT JOIN paid cur ON cur.person = prev.person AND cur.month = a.month
@@ -157,13 +183,12 @@ def overdue_elsewhere(w: Window, own_institution: str) -> str:
     )
     return f"""SELECT party, 'overdue_elsewhere' AS kind, account_no || '|' ||
   CAST(report_date AS VARCHAR) AS fact, report_date AS valid_from, known_at,
-  overdue_amount AS amount
+  CAST(overdue_amount AS {AMOUNT}) AS amount
 FROM (SELECT COALESCE(person, enterprise) AS party, account_no, report_date,
         overdue_amount, _known_at AS known_at,
-        LAG(overdue_amount) OVER (PARTITION BY account_no ORDER BY report_date) AS before
-      FROM (SELECT * FROM (SELECT r.*, ROW_NUMBER() OVER (PARTITION BY account_no, report_date
-              ORDER BY _known_at DESC, _batch DESC, _record DESC) AS n FROM {rows} r)
-            WHERE n = 1) r) a
+        LAG(overdue_amount) OVER (PARTITION BY account_no
+          ORDER BY report_date ASC NULLS LAST) AS before
+      FROM {_latest(rows, "account_no, report_date")} r) a
 WHERE party IS NOT NULL AND overdue_amount > 0 AND COALESCE(before, 0) = 0"""
 
 
@@ -180,67 +205,76 @@ def query_burst(w: Window, rule_window: int, institutions: int, own_institution:
   SELECT COALESCE(person, enterprise) AS party, report_date, MAX(_known_at) AS known_at,
     COUNT(DISTINCT CASE WHEN query_date > report_date - INTERVAL {rule_window} DAY
                         THEN institution_code END) AS lenders
-  FROM {rows} r WHERE COALESCE(person, enterprise) IS NOT NULL GROUP BY 1, 2),
-ordered AS (SELECT *, LAG(lenders) OVER (PARTITION BY party ORDER BY report_date) AS before
+  FROM {rows} r WHERE COALESCE(person, enterprise) IS NOT NULL
+  GROUP BY COALESCE(person, enterprise), report_date),
+ordered AS (SELECT *, LAG(lenders) OVER (PARTITION BY party
+    ORDER BY report_date ASC NULLS LAST) AS before
   FROM per_report)
 SELECT party, 'query_burst' AS kind, party || '|' || CAST(report_date AS VARCHAR) AS fact,
-  report_date AS valid_from, known_at, CAST(lenders AS DECIMAL(18, 4)) AS amount
+  report_date AS valid_from, known_at, CAST(lenders AS {AMOUNT}) AS amount
 FROM ordered WHERE lenders >= {institutions} AND COALESCE(before, 0) < {institutions}"""
 
 
 def deposit_outflow(w: Window, months: int, fall: float, min_balance: float) -> str:
-    """A month-end balance below (1 - fall) of the mean of the `months` month-ends before it."""
+    """A month-end balance below (1 - fall) of the mean of the `months` month-ends before it.
+
+    The mean is the exact sum over the count, in doubles (`profile.feature.ratio`): `AVG` of
+    a DECIMAL is a double in DuckDB and a DECIMAL in Spark, which differ in the last digits."""
     rows = _record_rows(w, "bank_deposits", w.periods_from("month"))
-    return f"""WITH monthly AS (
+    frame = f"""OVER (PARTITION BY customer_no ORDER BY month ASC NULLS LAST, party ASC NULLS LAST
+    ROWS BETWEEN {months} PRECEDING AND 1 PRECEDING)"""
+    return f"""WITH month_balances AS (
   SELECT COALESCE(person, enterprise) AS party, customer_no, month, MAX(balance) AS balance,
     MIN(_known_at) AS known_at
-  FROM {rows} r WHERE COALESCE(person, enterprise) IS NOT NULL GROUP BY 1, 2, 3),
+  FROM {rows} r WHERE COALESCE(person, enterprise) IS NOT NULL
+  GROUP BY COALESCE(person, enterprise), customer_no, month),
 windowed AS (SELECT *,
-  AVG(balance) OVER (PARTITION BY customer_no ORDER BY month
-    ROWS BETWEEN {months} PRECEDING AND 1 PRECEDING) AS before,
-  COUNT(*) OVER (PARTITION BY customer_no ORDER BY month
-    ROWS BETWEEN {months} PRECEDING AND 1 PRECEDING) AS n,
-  MIN(month) OVER (PARTITION BY customer_no ORDER BY month
-    ROWS BETWEEN {months} PRECEDING AND 1 PRECEDING) AS first_month,
-  MAX(known_at) OVER (PARTITION BY customer_no ORDER BY month
-    ROWS BETWEEN {months} PRECEDING AND CURRENT ROW) AS pair_known
-  FROM monthly)
+  {ratio(f"SUM(balance) {frame}", f"COUNT(balance) {frame}")} AS before,
+  COUNT(*) {frame} AS n,
+  MIN(month) {frame} AS first_month,
+  MAX(known_at) OVER (PARTITION BY customer_no ORDER BY month ASC NULLS LAST,
+    party ASC NULLS LAST ROWS BETWEEN {months} PRECEDING AND CURRENT ROW) AS pair_known
+  FROM month_balances)
 SELECT party, 'deposit_outflow' AS kind, customer_no || '|' || CAST(month AS VARCHAR) AS fact,
-  month AS valid_from, pair_known AS known_at, CAST(before - balance AS DECIMAL(18, 4)) AS amount
+  month AS valid_from, pair_known AS known_at,
+  CAST(before - CAST(balance AS DOUBLE) AS {AMOUNT}) AS amount
 FROM windowed
 WHERE n = {months} AND first_month = month - INTERVAL {months} MONTH
-  AND before >= {min_balance} AND balance < (1 - {fall}) * before"""
+  AND before >= {min_balance} AND CAST(balance AS DOUBLE) < (1 - {fall}) * before"""
 
 
 def herb_price_fall(w: Window, months: int, fall: float) -> str:
     """A month's average price of a variety below (1 - fall) of the price `months` before, for
-    the people of every household that planted it in its latest survey year known."""
+    the people of every household that planted it in its latest survey year known (the
+    average as `deposit_outflow`'s mean: exact sum over count, in doubles)."""
     prices = f"(SELECT * FROM rec_herb_prices WHERE _observed_at < {w.cutoff})"
-    return f"""WITH monthly AS (SELECT variety, month, AVG(price_avg) AS price,
-    MIN(_observed_at) AS known_at FROM {prices} p GROUP BY 1, 2),
+    return f"""WITH month_prices AS (SELECT variety, month, {mean("price_avg")} AS price,
+    MIN(_observed_at) AS known_at FROM {prices} p GROUP BY variety, month),
 falls AS (SELECT cur.variety, cur.month, GREATEST(cur.known_at, prev.known_at) AS known_at,
     prev.price - cur.price AS drop_
-  FROM monthly cur JOIN monthly prev ON prev.variety = cur.variety
+  FROM month_prices cur JOIN month_prices prev ON prev.variety = cur.variety
     AND prev.month = cur.month - INTERVAL {months} MONTH
   WHERE cur.price < (1 - {fall}) * prev.price),
 planted AS (SELECT household_no, variety FROM (SELECT household_no, variety,
-    ROW_NUMBER() OVER (PARTITION BY household_no ORDER BY year DESC, _known_at DESC) AS n
-    FROM {_record_rows(w, "land_planting")} r WHERE variety IS NOT NULL) WHERE n = 1),
+    ROW_NUMBER() OVER (PARTITION BY household_no ORDER BY year DESC NULLS LAST,
+      _known_at DESC NULLS LAST, _batch DESC NULLS LAST, _record DESC NULLS LAST) AS n
+    FROM {_record_rows(w, "land_planting")} r WHERE variety IS NOT NULL) latest WHERE n = 1),
 members AS (SELECT DISTINCT person, household_no
   FROM {_record_rows(w, "population_register")} r WHERE person IS NOT NULL)
 SELECT m.person AS party, 'herb_price_fall' AS kind,
   f.variety || '|' || CAST(f.month AS VARCHAR) AS fact, f.month AS valid_from,
-  f.known_at, CAST(f.drop_ AS DECIMAL(18, 4)) AS amount
+  f.known_at, CAST(f.drop_ AS {AMOUNT}) AS amount
 FROM falls f JOIN planted p ON p.variety = f.variety
 JOIN members m ON m.household_no = p.household_no"""
 
 
 def detector_sql(w: Window, params: Detectors, own_institution: str, illness: bool) -> list[str]:
-    """Every detector's SELECT for the batch day."""
+    """Every detector's SELECT for the batch day. Their CTEs have names unique across them:
+    Spark's text (`store.spark.spark_text`) lifts every CTE to the top of the one query."""
     out = [
         listing(w, "court_enforcement", "court_enforcement", "case_no", "filed_on", "amount"),
-        listing(w, "dishonest_debtors", "dishonest_listing", "case_no", "published_on", "NULL"),
-        listing(w, "property_seizures", "property_seizure", "ruling_no", "seized_on", "NULL"),
+        listing(w, "dishonest_debtors", "dishonest_listing", "case_no", "published_on"),
+        listing(w, "property_seizures", "property_seizure", "ruling_no", "seized_on"),
         divorce(w),
         deregistration(w),
         tax_grade_drop(w),
@@ -262,25 +296,35 @@ def detector_sql(w: Window, params: Detectors, own_institution: str, illness: bo
     ]
     if illness:
         out.append(
-            listing(
-                w, "medical_serious_illness", "serious_illness", "claim_no", "settled_on", "NULL"
-            )
+            listing(w, "medical_serious_illness", "serious_illness", "claim_no", "settled_on")
         )
     return out
 
 
-def prepare(lake: Lake, catalog: Catalog, *, memory: str = "4GB") -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with the records and resolution the detectors read."""
-    spill = lake.root.parent / "tmp" / "duckdb"
-    spill.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(config={"memory_limit": memory, "temp_directory": str(spill)})
+@overload
+def prepare(
+    lake: Lake, catalog: Catalog, *, memory: str = ..., con: None = None
+) -> duckdb.DuckDBPyConnection: ...
+
+
+@overload
+def prepare(lake: Lake, catalog: Catalog, *, memory: str = ..., con: Con) -> Con: ...
+
+
+def prepare(
+    lake: Lake, catalog: Catalog, *, memory: str = "4GB", con: BatchSql | None = None
+) -> BatchSql:
+    """`con` (Spark's, say), else a new DuckDB bounded by `memory`, with the records and the
+    resolution the detectors read."""
+    if con is None:
+        con = duck(lake.root, memory)
     load_records(con, lake, catalog, SOURCES)
     create_resolution(con, catalog, [s for s in SOURCES if s != "herb_prices"])
     return con
 
 
 def detect(
-    con: duckdb.DuckDBPyConnection,
+    con: BatchSql,
     watch: pa.Table,
     day: date,
     params: Detectors,
@@ -297,7 +341,8 @@ def detect(
     floor = min(watch.column("since").to_pylist(), default=None)
     w = Window(day, floor)
     union = "\nUNION ALL\n".join(
-        f"SELECT * FROM ({sql})" for sql in detector_sql(w, params, own_institution, illness)
+        f"SELECT * FROM ({sql}) d{i}"
+        for i, sql in enumerate(detector_sql(w, params, own_institution, illness))
     )
     try:
         return arrow(
@@ -308,8 +353,8 @@ SELECT wt.subject, wt.party, wt.hops, wt.relation, f.kind, f.fact,
 FROM found f JOIN watch_in wt ON wt.party = f.party
 WHERE CAST(f.known_at AS DATE) > wt.since
 QUALIFY ROW_NUMBER() OVER (PARTITION BY wt.subject, f.kind, f.fact
-  ORDER BY wt.hops, wt.party, wt.relation) = 1
-ORDER BY wt.subject, f.kind, f.fact""")
+  ORDER BY wt.hops ASC NULLS LAST, wt.party ASC NULLS LAST, wt.relation ASC NULLS LAST) = 1
+ORDER BY wt.subject ASC NULLS LAST, f.kind ASC NULLS LAST, f.fact ASC NULLS LAST""")
         )
     finally:
         con.unregister("watch_in")

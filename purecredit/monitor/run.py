@@ -40,6 +40,7 @@ from purecredit.monitor.tables import (
     warnings,
 )
 from purecredit.monitor.watch import borrowers, watch_table
+from purecredit.store.batch import EngineName, batch_sql, duck
 from purecredit.store.lake import Lake
 from purecredit.store.ledger import insert_ignore, run_locked
 
@@ -83,18 +84,25 @@ def _kinds(subjects: Sequence[str]) -> dict[str, str]:
 
 
 def find_events(
-    settings: Settings, engine: Engine, day: date, rules: Rules
+    settings: Settings,
+    engine: Engine,
+    day: date,
+    rules: Rules,
+    batch_engine: EngineName = "duckdb",
 ) -> tuple[list[dict[str, Any]], dict[str, tuple[str, date]]]:
     """Every event known by the end of `day` for the day's borrowers (new or not), with the
     borrowers (branch, since); reads the lake and the ledger, writes nothing but the day's
-    rescores."""
+    rescores. The detectors run on `batch_engine` (`store.batch.batch_sql`): embedded DuckDB,
+    or Spark (`PURECREDIT_SPARK_MASTER`) for a lake that has outgrown one machine; the watch
+    table (the borrowers and the ledger's graph, not the lake) is walked in DuckDB."""
     watched = borrowers(engine, day)
     if not watched:
         return [], watched
     lake = Lake(settings.home / "lake")
-    con = detect.prepare(lake, load_catalog(), memory=settings.duckdb_memory)
-    try:
-        watch = watch_table(engine, con, watched)
+    with duck(lake.root, settings.duckdb_memory) as walk:
+        watch = watch_table(engine, walk, watched)
+    with batch_sql(settings, batch_engine) as con:
+        detect.prepare(lake, load_catalog(), memory=settings.duckdb_memory, con=con)
         found = detect.detect(
             con,
             watch,
@@ -103,8 +111,6 @@ def find_events(
             own_institution=settings.bank_institution_code,
             illness=settings.monitor_serious_illness,
         ).to_pylist()
-    finally:
-        con.close()
     if settings.monitor_serious_illness:
         ill = {e["subject"] for e in found if e["kind"] == "serious_illness"}
         cared = store.consenting(engine, ill, store.CARE_PURPOSE, day)
@@ -138,13 +144,18 @@ def _save_scores(engine: Engine, rows: list[dict[str, Any]], day: date) -> None:
 
 
 def run_monitor(
-    settings: Settings, engine: Engine, day: date, *, rules: Rules | None = None
+    settings: Settings,
+    engine: Engine,
+    day: date,
+    *,
+    rules: Rules | None = None,
+    batch_engine: EngineName = "duckdb",
 ) -> RunResult:
-    """The batch for `day`; see the module docstring."""
+    """The batch for `day`, its detectors on `batch_engine`; see the module docstring."""
     rules = rules or load_rules(settings.monitor_rules)
     create_tables(engine)
     store.create_tables(engine)
-    found, watched = find_events(settings, engine, day, rules)
+    found, watched = find_events(settings, engine, day, rules, batch_engine)
     now = datetime.now(UTC)
 
     def work(connection: Connection) -> RunResult:

@@ -41,6 +41,7 @@ from sqlalchemy import (
     text,
 )
 
+from purecredit.profile.feature import ratio
 from purecredit.store.duck import arrow
 from purecredit.store.ledger import replace_table
 from purecredit.store.spark import BatchSql
@@ -108,7 +109,7 @@ seller_sales AS (
 ),
 supply AS (
   SELECT i.enterprise AS seller, i.buyer_uscc AS buyer,
-    SUM(i.amount) / NULLIF(MAX(t.total), 0) AS share,
+    {ratio("SUM(i.amount)", "MAX(t.total)")} AS share,
     MIN(i.period) AS since, MAX(i._known_at) AS known
   FROM invoices i JOIN seller_sales t ON t.seller = i.enterprise
   GROUP BY i.enterprise, i.buyer_uscc

@@ -15,7 +15,9 @@ the embedded default, which needs neither Java nor Spark.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -63,7 +65,13 @@ def session(
 
     builder = SparkSession.builder.appName(app)
     builder = builder.remote(master) if master.startswith("sc://") else builder.master(master)
-    for key, value in {**(conf or {}), **REQUIRED_CONF}.items():
+    settings = {**(conf or {}), **REQUIRED_CONF}
+    if master.startswith("local"):
+        # Local workers run this interpreter (scoring needs its packages), not whichever
+        # `python3` is first on the PATH; PySpark reads it from the environment when it
+        # starts the context. A cluster's is set there (`spark.pyspark.python`).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    for key, value in settings.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
 
@@ -101,6 +109,9 @@ class SparkSql:
     """
 
     spark: SparkSession
+    # (the lake's local folder, the URI Spark reads it at): where the lake is copied or
+    # mounted elsewhere for the cluster, e.g. HDFS or object storage.
+    lake_uri: tuple[Path, str] | None = None
     _tables: dict[str, DataFrame] = field(default_factory=dict)
 
     def execute(self, query: str, parameters: Mapping[str, object] | None = None) -> SparkSql:
@@ -140,8 +151,16 @@ class SparkSql:
         if not paths:
             self.register(name, schema.empty_table())
             return
-        frame = self.spark.read.parquet(*(str(p) for p in paths)).select(*schema.names)
+        frame = self.spark.read.parquet(*(self.uri(p) for p in paths)).select(*schema.names)
         frame.createOrReplaceTempView(name)
+
+    def uri(self, path: Path | str) -> str:
+        """Where Spark reads a lake file: under `lake_uri` when one is set."""
+        if self.lake_uri is None:
+            return str(path)
+        root, uri = self.lake_uri
+        relative = Path(path).relative_to(root)
+        return f"{uri.rstrip('/')}/{relative.as_posix()}"
 
     def close(self) -> None:
         for name in list(self._tables):
@@ -161,9 +180,17 @@ BatchSql = duckdb.DuckDBPyConnection | SparkSql
 
 
 @contextmanager
-def connect(master: str, conf: Mapping[str, str] | None = None) -> Iterator[SparkSql]:
-    """A `SparkSql` on a session for the length of a batch job."""
-    sql = SparkSql(session(master, conf))
+def connect(
+    master: str, conf: Mapping[str, str] | None = None, lake_uri: tuple[Path, str] | None = None
+) -> Iterator[SparkSql]:
+    """A `SparkSql` for the length of a batch job, on a session of its own: its temporary
+    views and SQL settings are its own, the SparkContext (PySpark keeps one a process) is
+    shared and left running for the next job."""
+    own = session(master, conf).newSession()
+    for key, value in REQUIRED_CONF.items():
+        if key.startswith("spark.sql."):
+            own.conf.set(key, value)
+    sql = SparkSql(own, lake_uri)
     try:
         yield sql
     finally:
@@ -172,4 +199,6 @@ def connect(master: str, conf: Mapping[str, str] | None = None) -> Iterator[Spar
 
 def from_settings(settings: Settings) -> AbstractContextManager[SparkSql]:
     """`connect` with the deployment's master and Spark conf (`PURECREDIT_SPARK_*`)."""
-    return connect(settings.spark_master, settings.spark_conf)
+    lake = settings.home / "lake"
+    uri = (lake, settings.spark_lake_uri) if settings.spark_lake_uri else None
+    return connect(settings.spark_master, settings.spark_conf, uri)
