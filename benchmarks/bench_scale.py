@@ -61,7 +61,9 @@ def _cpu() -> float:
 def _timed(step: Callable[[], int]) -> dict[str, float]:
     cpu, wall = _cpu(), time.perf_counter()
     rows = step()
-    return {"rows": rows, "seconds": time.perf_counter() - wall, "cpu_seconds": _cpu() - cpu}
+    out = {"rows": rows, "seconds": time.perf_counter() - wall, "cpu_seconds": _cpu() - cpu}
+    print(f"  {getattr(step, '__name__', 'step')}: {out}", flush=True)
+    return out
 
 
 def _facts(lake: Lake) -> int:
@@ -103,10 +105,10 @@ def run_engine(con: BatchSql, home: Path, dates: int, work: Path) -> dict[str, A
         return _write(con, "training", work / "training")
 
     out["training_table"] = _timed(training)
+    scores = str(work / "scores")
     out["scoring"] = _timed(
-        lambda: sum(score_subjects(con, lake, catalog, home, AS_OF, str(work / "scores")).values())
+        lambda: sum(score_subjects(con, lake, catalog, home, AS_OF, scores, prepared=True).values())
     )
-    # `score_subjects` prepares again (a standalone job would): its rows are profiles + scores.
     return out
 
 

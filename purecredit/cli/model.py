@@ -20,11 +20,13 @@ from purecredit.core.errors import Invalid, PurecreditError
 from purecredit.core.keys import data_zone_keys
 from purecredit.core.settings import get_settings
 from purecredit.ingest.catalog import load_catalog
+from purecredit.profile.compute import prepare
 from purecredit.score import registry
 from purecredit.score.ceiling import Ceiling
 from purecredit.score.fit import MODELS, cross_validate
 from purecredit.score.scorecard import PointsScaling
 from purecredit.score.train import train_county
+from purecredit.store.batch import EngineName, batch_sql
 from purecredit.store.lake import Lake
 
 app = typer.Typer(help="Credit models: fit, cross-validate and register.", no_args_is_help=True)
@@ -129,31 +131,41 @@ def train(
         Path | None, typer.Option("--json", help="Write every model's figures to this file.")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the folds and of LightGBM.")] = 0,
+    engine: Annotated[
+        EngineName,
+        typer.Option(
+            help="Where the training tables (labels and point-in-time features) are built: "
+            "embedded DuckDB, or Spark (PURECREDIT_SPARK_MASTER); the fits run here."
+        ),
+    ] = "duckdb",
 ) -> None:
     """Train, validate and register every county model from the lake: persons by segment,
     enterprises in two layers; each with a validation report beside its model file."""
     try:
-        train_and_show(county, json_out, seed)
+        train_and_show(county, json_out, seed, engine)
     except PurecreditError as exc:
         fail(exc)
 
 
-def train_and_show(county: Path | None, json_out: Path | None, seed: int = 0) -> None:
+def train_and_show(
+    county: Path | None, json_out: Path | None, seed: int = 0, engine: EngineName = "duckdb"
+) -> None:
     """`train`'s work, for `demo` too: raises `PurecreditError` when the lake cannot train."""
     settings = get_settings()
     ceiling = None
     if county is not None:
         tokenizer = Tokenizer(data_zone_keys(settings).token_key, settings.token_algorithm)
         ceiling = Ceiling(county, tokenizer)
-    with steps("train the county's models") as advance:
+    lake, catalog = Lake(settings.home / "lake"), load_catalog()
+    with batch_sql(settings, engine) as con, steps("train the county's models") as advance:
         report = train_county(
-            Lake(settings.home / "lake"),
-            load_catalog(),
+            lake,
+            catalog,
             settings.home,
             ceiling=ceiling,
             progress=advance,
             seed=seed,
-            memory=settings.duckdb_memory,
+            con=prepare(lake, catalog, advance, con=con),
             scaling=PointsScaling.from_settings(settings),
         )
     shown = Table(

@@ -21,8 +21,8 @@ from purecredit.profile.features import (
     columns,
 )
 from purecredit.profile.graph import create_graph
-from purecredit.profile.records import load_records
-from purecredit.profile.resolve import create_resolution
+from purecredit.profile.records import load_records, record_table
+from purecredit.profile.resolve import create_resolution, resolved_sources
 from purecredit.store.batch import duck
 from purecredit.store.duck import arrow
 from purecredit.store.lake import Lake
@@ -47,7 +47,8 @@ def prepare(
     con: BatchSql | None = None,
 ) -> BatchSql:
     """`con` (a new DuckDB connection bounded by `memory`, unless given one, e.g. Spark's)
-    holding every source's records, their resolution and the graph."""
+    holding every source's resolved records (`r_<source>`, the reference sources' as
+    `rec_<source>`) and the graph."""
     con = con if con is not None else duck(lake.root, memory)
     if progress:
         progress("records")
@@ -58,6 +59,11 @@ def prepare(
     if progress:
         progress("graph")
     create_graph(con)
+    # Each resolved table carries all its record's columns, so the unresolved copies are not
+    # read again: dropped, they stop taking half of what the engine holds (at a million
+    # people, tens of GB DuckDB would otherwise spill).
+    for name in resolved_sources(catalog):
+        con.execute(f"DROP TABLE IF EXISTS {record_table(catalog.source(name))}")
     return con
 
 

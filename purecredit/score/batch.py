@@ -165,10 +165,13 @@ def score_subjects(
     kinds: Sequence[Kind] = ("person", "enterprise"),
     only: Sequence[str] | None = None,
     progress: Callable[[str], None] | None = None,
+    prepared: bool = False,
 ) -> dict[Kind, int]:
     """Profile and score every subject of `kinds` as of `as_of` (or those of `only`, lake
-    keys), on `con`'s engine, into `out/<kind>/`. Returns the rows scored per kind."""
-    prepare(lake, catalog, progress, con=con)
+    keys), on `con`'s engine, into `out/<kind>/`. Returns the rows scored per kind.
+    `prepared`: `con` already holds the lake's records and resolution (`prepare`)."""
+    if not prepared:
+        prepare(lake, catalog, progress, con=con)
     scored: dict[Kind, int] = {}
     for kind in kinds:
         scorers = Scorers.load(home, kind)

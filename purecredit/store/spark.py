@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -47,6 +48,11 @@ REQUIRED_CONF: Mapping[str, str] = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.ui.showConsoleProgress": "false",
 }
+# PySpark warns on import that it does not support pandas 3 yet: nothing here hands Spark a
+# pandas object (Arrow in, Arrow out, `mapInArrow`), so the warning is not ours to act on.
+warnings.filterwarnings(
+    "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+)
 _CREATE = re.compile(
     r"^\s*CREATE\s+OR\s+REPLACE\s+(?:TEMP\s+|TEMPORARY\s+)?(TABLE|VIEW)\s+(\w+)\s+AS\s+(.*)$",
     re.IGNORECASE | re.DOTALL,
@@ -83,6 +89,22 @@ def spark_text(query: str) -> str:
 
     (text,) = sqlglot.transpile(query, read="duckdb", write="spark")
     return _PARAM.sub(r":\1", text)
+
+
+_SPARK_TYPES = {
+    pa.string(): "STRING",
+    pa.int64(): "BIGINT",
+    pa.int32(): "INT",
+    pa.float64(): "DOUBLE",
+    pa.bool_(): "BOOLEAN",
+    pa.date32(): "DATE",
+    pa.timestamp("us"): "TIMESTAMP_NTZ",  # the lake's times: naive UTC
+}
+
+
+def spark_schema(schema: pa.Schema) -> str:
+    """An Arrow schema of the lake's as Spark DDL (`name TYPE, ...`)."""
+    return ", ".join(f"`{f.name}` {_SPARK_TYPES[f.type]}" for f in schema)
 
 
 @dataclass
@@ -151,7 +173,8 @@ class SparkSql:
         if not paths:
             self.register(name, schema.empty_table())
             return
-        frame = self.spark.read.parquet(*(self.uri(p) for p in paths)).select(*schema.names)
+        reader = self.spark.read.schema(spark_schema(schema))  # no footer-reading job first
+        frame = reader.parquet(*(self.uri(p) for p in paths))
         frame.createOrReplaceTempView(name)
 
     def uri(self, path: Path | str) -> str:
@@ -186,7 +209,9 @@ def connect(
     """A `SparkSql` for the length of a batch job, on a session of its own: its temporary
     views and SQL settings are its own, the SparkContext (PySpark keeps one a process) is
     shared and left running for the next job."""
-    own = session(master, conf).newSession()
+    base = session(master, conf)
+    # A Spark Connect client session is already its own; a classic one is split off.
+    own = base if master.startswith("sc://") else base.newSession()
     for key, value in REQUIRED_CONF.items():
         if key.startswith("spark.sql."):
             own.conf.set(key, value)
