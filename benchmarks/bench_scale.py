@@ -1,7 +1,7 @@
 """Benchmark: the batch work of issue 11 on DuckDB and on Spark, in the same run.
 
-    python benchmarks/bench_scale.py --home HOME [--engines duckdb spark] [--master local[2]]
-        [--dates N] [--json FILE]
+    python benchmarks/bench_scale.py --home HOME [--county DIR] [--engines duckdb spark]
+        [--master local[2]] [--dates N] [--json FILE]
 
 `HOME` is an ingested county (a PURECREDIT_HOME with a lake) whose `models/` hold champions
 to score with. For each engine, timed:
@@ -15,6 +15,9 @@ to score with. For each engine, timed:
 Rows per second per core divide by the cores the step could use: DuckDB computes features on
 one thread (`profile.compute`, so sums add in one order) and prepares on two; Spark local[N]
 uses N for everything. The two engines' scores are compared row for row at the end.
+
+With `--county` (the county's folder, for its manifest), each engine's per-core rates are
+turned into a sizing for the pilot's 10.8 billion records (`sizing`; docs/scale.md).
 """
 
 from __future__ import annotations
@@ -44,6 +47,15 @@ from purecredit.store.lake import Lake
 from purecredit.store.spark import BatchSql, SparkSql, connect
 
 AS_OF = date(2026, 1, 5)
+
+# The pilot (../shared/mission/BRIEF.md): 10.804 bn records; 89,000 households were 15% of all
+# households. Its people and firms are scaled from the households by the synthetic county's
+# own ratios (people a household, firms a person), and its training table has the county
+# model's seven observation dates (six training dates and the out-of-time one).
+PILOT_RECORDS = 10.804e9
+PILOT_HOUSEHOLDS = 89_000 / 0.15
+TRAINING_DATES = 7
+CLUSTER_CORES = (64, 256, 1024)
 
 
 def _cpu() -> float:
@@ -105,10 +117,14 @@ def run_engine(con: BatchSql, home: Path, dates: int, work: Path) -> dict[str, A
         return _write(con, "training", work / "training")
 
     out["training_table"] = _timed(training)
-    scores = str(work / "scores")
-    out["scoring"] = _timed(
-        lambda: sum(score_subjects(con, lake, catalog, home, AS_OF, scores, prepared=True).values())
-    )
+
+    def scoring() -> int:
+        scored = score_subjects(
+            con, lake, catalog, home, AS_OF, str(work / "scores"), prepared=True
+        )
+        return sum(scored.values())
+
+    out["scoring"] = _timed(scoring)
     return out
 
 
@@ -120,6 +136,47 @@ def _per_core(result: dict[str, Any], cores: dict[str, int]) -> None:
         figures["rows_per_s_per_core"] = figures["rows"] / figures["seconds"] / n
 
 
+def sizing(result: dict[str, Any], county: dict[str, Any]) -> dict[str, Any]:
+    """The pilot's batch work on `result`'s engine, in core-hours and in hours on clusters of
+    `CLUSTER_CORES`, from the per-core rates measured on the county (`county`: its
+    delivered records, households, people, firms, and the training rows per person per
+    observation date)."""
+    facts_per_record = result["prepare"]["rows"] / county["records"]
+    people = PILOT_HOUSEHOLDS * county["people"] / county["households"]
+    firms = people * county["firms"] / county["people"]
+    work = {
+        "prepare": PILOT_RECORDS * facts_per_record,
+        "training_table": people * county["training_rows_per_person_date"] * TRAINING_DATES,
+        "scoring": people + firms,
+    }
+    core_hours = {
+        step: rows / result[step]["rows_per_s_per_core"] / 3600 for step, rows in work.items()
+    }
+    total = sum(core_hours.values())
+    return {
+        "pilot": {"facts": work["prepare"], "people": people, "firms": firms},
+        "rows": work,
+        "core_hours": core_hours,
+        "hours_on": {str(cores): total / cores for cores in CLUSTER_CORES},
+    }
+
+
+def county_figures(county: Path, result: dict[str, Any]) -> dict[str, Any]:
+    """What `sizing` needs from the county's manifest and the run."""
+    manifest = json.loads((county / "manifest.json").read_text(encoding="utf-8"))
+    firms = sum(manifest["extra"]["enterprises"].values())
+    people = manifest["people"]
+    return {
+        "records": sum(source["rows"] for source in manifest["sources"].values()),
+        "households": manifest["extra"]["households"],
+        "people": people,
+        "firms": firms,
+        "training_rows_per_person_date": result["training_table"]["rows"]
+        / people
+        / len(result["training_dates"]),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--home", type=Path, required=True)
@@ -129,7 +186,14 @@ def main() -> None:
     parser.add_argument("--duckdb-memory", default="8GB")
     parser.add_argument("--dates", type=int, default=0, help="last N observation dates; 0 all")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--county", type=Path, help="the county's folder, for the sizing")
+    parser.add_argument("--size-only", type=Path, help="only the sizing, from an earlier JSON")
     args = parser.parse_args()
+    if args.size_only:
+        earlier = json.loads(args.size_only.read_text(encoding="utf-8"))
+        _size(earlier, args.county)
+        args.size_only.write_text(json.dumps(earlier, indent=2), encoding="utf-8")
+        return
     settings = Settings(home=args.home)
     results: dict[str, Any] = {"home": str(args.home), "machine": _machine()}
     work = Path(tempfile.mkdtemp(prefix="bench-scale-", dir=args.home.parent))
@@ -167,8 +231,18 @@ def main() -> None:
             print("scores equal:", results["scores_equal"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if args.county:
+        _size(results, args.county)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+
+
+def _size(results: dict[str, Any], county: Path) -> None:
+    for engine in ("duckdb", "spark"):
+        if engine in results:
+            figures = county_figures(county, results[engine])
+            results[engine]["sizing"] = sizing(results[engine], figures)
+            print(engine, json.dumps(results[engine]["sizing"], indent=2))
 
 
 def _machine() -> dict[str, Any]:

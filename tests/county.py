@@ -10,6 +10,7 @@ counter on the home's own ledger, shared by the tests of one module.
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -78,6 +79,17 @@ def county_home(tmp_path_factory: pytest.TempPathFactory) -> CountyHome:
         source.close()
         copy.close()
     return CountyHome(county, home, lake, catalog, pristine)
+
+
+def copy_home(county_home: CountyHome, home: Path) -> None:
+    """A copy of the county's home (lake, keys, models) at `home`, with its pristine ledger."""
+    shutil.copytree(county_home.home, home, ignore=shutil.ignore_patterns("ledger.sqlite*"))
+    source, target = sqlite3.connect(county_home.pristine), sqlite3.connect(home / "ledger.sqlite")
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
 
 
 def population_register(county: Path) -> pd.DataFrame:

@@ -6,8 +6,6 @@ a rerun raises nothing, and deliveries arriving in either order give the same fa
 
 from __future__ import annotations
 
-import shutil
-import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime
 from importlib.resources import files
@@ -38,7 +36,7 @@ from purecredit.monitor.watch import borrowers
 from purecredit.store.lake import Lake
 from purecredit.store.ledger import ledger_engine
 from purecredit.synth.later import build_later
-from tests.county import CountyHome
+from tests.county import CountyHome, copy_home
 
 DELIVERED = date(2026, 2, 5)
 
@@ -54,13 +52,7 @@ class Monitored:
 def _home(county_home: CountyHome, where: Path, rules: Path | None = None) -> Settings:
     """A copy of the county's home (lake, keys, models) with its pristine ledger."""
     home = where / "home"
-    shutil.copytree(county_home.home, home, ignore=shutil.ignore_patterns("ledger.sqlite*"))
-    source, target = sqlite3.connect(county_home.pristine), sqlite3.connect(home / "ledger.sqlite")
-    try:
-        source.backup(target)
-    finally:
-        source.close()
-        target.close()
+    copy_home(county_home, home)
     return Settings(home=home, monitor_rules=None if rules is None else str(rules))
 
 

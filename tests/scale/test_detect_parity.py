@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -38,7 +37,7 @@ from purecredit.store.lake import Lake
 from purecredit.store.ledger import ledger_engine
 from purecredit.store.spark import BatchSql, SparkSql
 from purecredit.synth.later import build_later
-from tests.county import CountyHome
+from tests.county import CountyHome, copy_home
 
 DAY = date(2026, 2, 5)  # the January delivery, known on its day
 SINCE = date(2026, 1, 4)  # the day before the county's first ingest: its whole history is news
@@ -55,18 +54,6 @@ class Delivered:
     duck: pa.Table  # the events on DuckDB
 
 
-def _copy_home(county_home: CountyHome, home: Path) -> Settings:
-    """A copy of the county's home (lake, keys, models) with its pristine ledger."""
-    shutil.copytree(county_home.home, home, ignore=shutil.ignore_patterns("ledger.sqlite*"))
-    source, target = sqlite3.connect(county_home.pristine), sqlite3.connect(home / "ledger.sqlite")
-    try:
-        source.backup(target)
-    finally:
-        source.close()
-        target.close()
-    return Settings(home=home)
-
-
 def _detect(con: BatchSql, watch: pa.Table) -> pa.Table:
     return detect.detect(con, watch, DAY, load_rules().events, own_institution=BANK, illness=True)
 
@@ -77,7 +64,9 @@ def _rows(table: pa.Table) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def delivered(county_home: CountyHome, tmp_path_factory: pytest.TempPathFactory) -> Delivered:
-    settings = _copy_home(county_home, tmp_path_factory.mktemp("detect") / "home")
+    home = tmp_path_factory.mktemp("detect") / "home"
+    copy_home(county_home, home)
+    settings = Settings(home=home)
     engine = ledger_engine(settings)
     lake, catalog = Lake(settings.home / "lake"), load_catalog()
     (january,) = build_later(county_home.county, 1)
