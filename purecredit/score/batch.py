@@ -29,7 +29,7 @@ from purecredit.profile.feature import Kind
 from purecredit.profile.spine import make_spine
 from purecredit.score import registry
 from purecredit.score.registry import RegisteredModel
-from purecredit.score.sample import SEGMENT_FEATURES, segment_of
+from purecredit.score.sample import PERSON_SEGMENTS, SEGMENT_FEATURES, segment_of
 from purecredit.store.lake import Lake
 from purecredit.store.spark import BatchSql, SparkSql
 
@@ -46,7 +46,6 @@ SCORES_SCHEMA = pa.schema(
         ("reason_codes", pa.list_(pa.string())),
     ]
 )
-PERSON_SEGMENTS = ("trader", "farmer", "salaried", "other")
 
 
 @dataclass(frozen=True)

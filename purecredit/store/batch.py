@@ -14,7 +14,6 @@ from purecredit.core.settings import Settings
 from purecredit.store.spark import BatchSql
 
 EngineName = Literal["duckdb", "spark"]
-ENGINES: tuple[EngineName, ...] = ("duckdb", "spark")
 
 
 def duck(lake_root: Path, memory: str = "4GB") -> duckdb.DuckDBPyConnection:
