@@ -1,7 +1,7 @@
 """Benchmark: the batch work of issue 11 on DuckDB and on Spark, in the same run.
 
     python benchmarks/bench_scale.py --home HOME [--county DIR] [--engines duckdb spark]
-        [--master local[2]] [--dates N] [--json FILE]
+        [--master local[2]] [--shuffle-partitions N] [--dates N] [--json FILE]
 
 `HOME` is an ingested county (a PURECREDIT_HOME with a lake) whose `models/` hold champions
 to score with. For each engine, timed:
@@ -183,6 +183,9 @@ def main() -> None:
     parser.add_argument("--engines", nargs="+", default=["duckdb", "spark"])
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--spark-memory", default="12g")
+    parser.add_argument(
+        "--shuffle-partitions", default="16", help="Spark's; adaptive execution coalesces them"
+    )
     parser.add_argument("--duckdb-memory", default="8GB")
     parser.add_argument("--dates", type=int, default=0, help="last N observation dates; 0 all")
     parser.add_argument("--json", type=Path)
@@ -209,7 +212,7 @@ def main() -> None:
             else:
                 conf = {
                     "spark.driver.memory": args.spark_memory,
-                    "spark.sql.shuffle.partitions": "16",
+                    "spark.sql.shuffle.partitions": args.shuffle_partitions,
                     "spark.ui.enabled": "false",
                     "spark.local.dir": str(work / "spark-tmp"),
                 }

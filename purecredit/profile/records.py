@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from purecredit.ingest.catalog import Catalog, FieldDef, SourceDef
+from purecredit.store.batch import compact
 from purecredit.store.lake import Lake
 from purecredit.store.lake.schemas import TABLE_SCHEMAS
 from purecredit.store.lake.views import table_select
@@ -72,3 +73,4 @@ def load_records(
         else:
             facts = f"({table_select('facts', files)}) AS f"
         con.execute(f"CREATE OR REPLACE TABLE {record_table(source)} AS {pivot_sql(source, facts)}")
+        compact(con)

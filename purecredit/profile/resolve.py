@@ -35,6 +35,7 @@ from collections.abc import Sequence
 
 from purecredit.ingest.catalog import Catalog, SourceDef
 from purecredit.profile.records import META, record_table
+from purecredit.store.batch import compact
 from purecredit.store.spark import BatchSql
 
 # Reference data about no one: the bank's branches, the herb market.
@@ -195,6 +196,7 @@ def create_resolution(
     for name in resolved_sources(catalog) if sources is None else sources:
         source = catalog.source(name)
         con.execute(f"CREATE OR REPLACE TABLE {view_name(name)} AS {resolution_sql(source)}")
+        compact(con)
         selects.append(
             f"SELECT '{name}' AS source, _batch AS batch_id, _record AS record, "
             f"_entity AS entity, _reason AS reason FROM {view_name(name)} "

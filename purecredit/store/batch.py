@@ -11,7 +11,7 @@ from typing import Literal
 import duckdb
 
 from purecredit.core.settings import Settings
-from purecredit.store.spark import BatchSql
+from purecredit.store.spark import BatchSql, SparkSql
 
 EngineName = Literal["duckdb", "spark"]
 
@@ -26,6 +26,18 @@ def duck(lake_root: Path, memory: str = "4GB") -> duckdb.DuckDBPyConnection:
     spill = lake_root.parent / "tmp" / "duckdb"
     spill.mkdir(parents=True, exist_ok=True)
     return duckdb.connect(config={"memory_limit": memory, "temp_directory": str(spill)})
+
+
+def compact(con: BatchSql) -> None:
+    """Compress the tables DuckDB holds, after a large one is made.
+
+    An in-memory DuckDB database keeps a new table's rows uncompressed until a checkpoint
+    (a 20 M-row table: 773 MB, 61 MB after `CHECKPOINT`), so a million people's records
+    spilled past 50 GB of temp disk before resolution was done. Spark keeps its checkpoints
+    compressed already; there this does nothing.
+    """
+    if not isinstance(con, SparkSql):
+        con.execute("CHECKPOINT")
 
 
 @contextmanager
